@@ -1,0 +1,180 @@
+package datasets
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+)
+
+// Sentinel errors. Every error this package returns for the situations below
+// wraps the matching sentinel, so callers can test with errors.Is while the
+// message itself carries the details (file, dataset, what was found).
+var (
+	// ErrUnknownDataset: the dataset name is not in the table.
+	ErrUnknownDataset = errors.New("unknown dataset")
+	// ErrMissing: dataset files are absent and could not be downloaded.
+	ErrMissing = errors.New("dataset files missing")
+	// ErrCorrupt: a file exists but its content is not what the format or the
+	// dataset promises.
+	ErrCorrupt = errors.New("corrupt dataset file")
+)
+
+// Split is one labelled image set in memory, NCHW, raw bytes 0..255.
+type Split struct {
+	Name   string  // e.g. "mnist train"
+	Images []uint8 // N*C*H*W
+	Labels []uint8 // N
+	N      int
+	C      int
+	H      int
+	W      int
+}
+
+// ImageSize returns the number of bytes of one image, C*H*W.
+func (s *Split) ImageSize() int { return s.C * s.H * s.W }
+
+// Info describes a dataset known to cnntrain.
+type Info struct {
+	Name      string    // "mnist", "fashion-mnist"
+	C, H, W   int       // image shape
+	Classes   []string  // class names as torchvision spells them; labels index this
+	Mean, Std []float32 // default normalization per channel (len C)
+	TrainSize int       // images in the training split
+	TestSize  int       // images in the test split
+}
+
+// remoteFile is one file of a dataset as its mirrors serve it and as it is
+// stored on disk (the uncompressed variant drops the ".gz").
+type remoteFile struct {
+	Name string
+	MD5  string // hex digest of the file as served
+}
+
+// dataset is one table entry: everything needed to find, fetch and read a
+// dataset. A new dataset is a new entry; the shared code never switches on
+// names.
+type dataset struct {
+	info    Info
+	dir     string   // folder under the data directory
+	mirrors []string // base URLs, tried in order
+	files   []remoteFile
+	// read reads the two splits; paths[i] is where files[i] was found.
+	read func(d *dataset, paths []string) (train, test *Split, err error)
+}
+
+// MNIST and Fashion-MNIST ship the same four IDX files.
+const (
+	trainImagesIDX = "train-images-idx3-ubyte.gz"
+	trainLabelsIDX = "train-labels-idx1-ubyte.gz"
+	testImagesIDX  = "t10k-images-idx3-ubyte.gz"
+	testLabelsIDX  = "t10k-labels-idx1-ubyte.gz"
+)
+
+// idxFiles lists the four IDX files in the order readIDXDataset expects:
+// train images, train labels, test images, test labels.
+func idxFiles(trainImagesMD5, trainLabelsMD5, testImagesMD5, testLabelsMD5 string) []remoteFile {
+	return []remoteFile{
+		{trainImagesIDX, trainImagesMD5},
+		{trainLabelsIDX, trainLabelsMD5},
+		{testImagesIDX, testImagesMD5},
+		{testLabelsIDX, testLabelsMD5},
+	}
+}
+
+// table holds the known datasets. The MD5s are torchvision's; the MNIST ones
+// were checked against the official files.
+var table = []*dataset{
+	{
+		info: Info{
+			Name: "mnist", C: 1, H: 28, W: 28,
+			Classes: []string{
+				"0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
+				"5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine",
+			},
+			Mean: []float32{0.1307}, Std: []float32{0.3081},
+			TrainSize: 60000, TestSize: 10000,
+		},
+		dir: "mnist",
+		mirrors: []string{
+			"https://ossci-datasets.s3.amazonaws.com/mnist/",
+			"http://yann.lecun.com/exdb/mnist/",
+		},
+		files: idxFiles(
+			"f68b3c2dcbeaaa9fbdd348bbdeb94873",
+			"d53e105ee54ea40749a09fcbcd1e9432",
+			"9fb629c4189551a2d022fa330f9573f3",
+			"ec29112dd5afa0611ce80d1b7f02629c",
+		),
+		read: readIDXDataset,
+	},
+	{
+		info: Info{
+			Name: "fashion-mnist", C: 1, H: 28, W: 28,
+			Classes: []string{
+				"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+				"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+			},
+			Mean: []float32{0.2860}, Std: []float32{0.3530},
+			TrainSize: 60000, TestSize: 10000,
+		},
+		dir: "fashion-mnist",
+		mirrors: []string{
+			"http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+		},
+		files: idxFiles(
+			"8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+			"25c81989df183df01b3e8a0aad5dffbe",
+			"bef4ecab320f06d8554ea6380940ec79",
+			"bb300cfdad3c16e7a12a480ee83cd310",
+		),
+		read: readIDXDataset,
+	},
+}
+
+// Names returns the sorted names of the known datasets.
+func Names() []string {
+	names := make([]string, 0, len(table))
+	for _, d := range table {
+		names = append(names, d.info.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Lookup describes the dataset called name. For an unknown name the error
+// lists the known ones and matches ErrUnknownDataset.
+func Lookup(name string) (Info, error) {
+	d, err := lookup(name)
+	if err != nil {
+		return Info{}, err
+	}
+	// Copies, so a caller cannot change the table through the slices.
+	info := d.info
+	info.Classes = slices.Clone(info.Classes)
+	info.Mean = slices.Clone(info.Mean)
+	info.Std = slices.Clone(info.Std)
+	return info, nil
+}
+
+func lookup(name string) (*dataset, error) {
+	for _, d := range table {
+		if d.info.Name == name {
+			return d, nil
+		}
+	}
+	return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownDataset, name, strings.Join(Names(), ", "))
+}
+
+// ResolveDataDir returns the data directory: flag if non-empty, else
+// $CNNTRAIN_DATA if set and non-empty, else "./data".
+func ResolveDataDir(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if env := os.Getenv("CNNTRAIN_DATA"); env != "" {
+		return env
+	}
+	return "./data"
+}

@@ -1,0 +1,100 @@
+package datasets
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// realDataDir returns $CNNTRAIN_TEST_DATA or skips the test, loudly: a
+// silently skipped real-data check looks exactly like a passing one.
+func realDataDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("CNNTRAIN_TEST_DATA")
+	if dir == "" {
+		t.Skip("CNNTRAIN_TEST_DATA not set: skipping real-MNIST checks; .ci/run sets it")
+	}
+	return dir
+}
+
+func TestRealMNIST(t *testing.T) {
+	dir := realDataDir(t)
+	start := time.Now()
+	train, test, err := Load(context.Background(), "mnist", dir, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("loaded MNIST in %v", time.Since(start))
+	if train.N != 60000 || test.N != 10000 || train.ImageSize() != 784 || len(train.Images) != 60000*784 {
+		t.Fatalf("got %d/%d images of %d bytes", train.N, test.N, train.ImageSize())
+	}
+	if train.Labels[0] != 5 {
+		t.Errorf("first training label %d, want 5", train.Labels[0])
+	}
+	// The class counts of MNIST are well known; any reading bug shows here.
+	hist := func(labels []uint8) []int {
+		h := make([]int, 10)
+		for _, l := range labels {
+			h[l]++
+		}
+		return h
+	}
+	if got, want := hist(train.Labels), []int{5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949}; !slices.Equal(got, want) {
+		t.Errorf("train label histogram %v, want %v", got, want)
+	}
+	if got, want := hist(test.Labels), []int{980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009}; !slices.Equal(got, want) {
+		t.Errorf("test label histogram %v, want %v", got, want)
+	}
+	// The table's normalization constants are the pixel statistics of the
+	// training set.
+	var sum, sumSq float64
+	for _, b := range train.Images {
+		x := float64(b) / 255
+		sum += x
+		sumSq += x * x
+	}
+	n := float64(len(train.Images))
+	mean := sum / n
+	std := math.Sqrt(sumSq/n - mean*mean)
+	info, _ := Lookup("mnist")
+	if math.Abs(mean-float64(info.Mean[0])) > 1e-4 || math.Abs(std-float64(info.Std[0])) > 1e-4 {
+		t.Errorf("pixel mean %.4f std %.4f, table says %v %v", mean, std, info.Mean[0], info.Std[0])
+	}
+}
+
+// The MD5s in the table are the ones downloads are checked against; here
+// they are checked against the official files.
+func TestRealMNISTChecksums(t *testing.T) {
+	dir := realDataDir(t)
+	d, err := lookup("mnist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range d.files {
+		path := filepath.Join(dir, d.dir, f.Name)
+		file, err := os.Open(path)
+		if os.IsNotExist(err) {
+			t.Logf("%s: not there gzipped, MD5 not checked", path)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := md5.New()
+		_, err = io.Copy(h, file)
+		file.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != f.MD5 {
+			t.Errorf("%s: MD5 %s, table says %s", path, got, f.MD5)
+		}
+	}
+}

@@ -1,0 +1,274 @@
+package datasets
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// mirror serves files by name under /tiny/ and records the names requested.
+type mirror struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []string
+}
+
+func newMirror(t *testing.T, files map[string][]byte) *mirror {
+	m := &mirror{}
+	m.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := path.Base(r.URL.Path)
+		m.mu.Lock()
+		m.requests = append(m.requests, name)
+		m.mu.Unlock()
+		data, ok := files[name]
+		if !ok || !strings.HasPrefix(r.URL.Path, tinyMirrorPrefix) {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(data)
+	}))
+	t.Cleanup(m.Close)
+	return m
+}
+
+func (m *mirror) url() string { return m.URL + tinyMirrorPrefix }
+
+func (m *mirror) requested() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.requests)
+}
+
+func allTinyNames() []string {
+	return []string{trainImagesIDX, trainLabelsIDX, testImagesIDX, testLabelsIDX}
+}
+
+func TestDownload(t *testing.T) {
+	files := useTinyDataset(t)
+	srv := newMirror(t, files)
+	dir := t.TempDir()
+	var progress bytes.Buffer
+	opt := LoadOptions{Download: true, Mirrors: []string{srv.url()}, Progress: &progress}
+	train, test, err := Load(context.Background(), "tiny", dir, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if train.N != tinyTrain || test.N != tinyTest {
+		t.Fatalf("got %d/%d images", train.N, test.N)
+	}
+	for name, want := range files {
+		got, err := os.ReadFile(filepath.Join(dir, "tiny", name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: saved file differs (%v)", name, err)
+		}
+	}
+	if got := dirNames(t, filepath.Join(dir, "tiny")); len(got) != 4 {
+		t.Errorf("the folder should hold just the four files, holds %v", got)
+	}
+	// Not a terminal: one plain line per file, no carriage returns.
+	lines := strings.Split(strings.TrimSuffix(progress.String(), "\n"), "\n")
+	if len(lines) != 4 || strings.Contains(progress.String(), "\r") {
+		t.Errorf("progress should be one line per file, got %q", progress.String())
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, "downloaded") || !strings.Contains(l, "MD5 ok") {
+			t.Errorf("progress line %q", l)
+		}
+	}
+
+	// Everything is there now: a second Load must not touch the network.
+	before := len(srv.requested())
+	if _, _, err := Load(context.Background(), "tiny", dir, opt); err != nil {
+		t.Fatal(err)
+	}
+	if after := len(srv.requested()); after != before {
+		t.Errorf("second Load made %d requests", after-before)
+	}
+}
+
+// Only the missing files are fetched; present ones (even uncompressed) stay.
+func TestDownloadOnlyMissing(t *testing.T) {
+	files := useTinyDataset(t)
+	srv := newMirror(t, files)
+	dir := t.TempDir()
+	writeTiny(t, dir, map[string][]byte{trainImagesIDX: files[trainImagesIDX]}, trainImagesIDX)
+	_, _, err := Load(context.Background(), "tiny", dir, LoadOptions{Download: true, Mirrors: []string{srv.url()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := srv.requested(), allTinyNames()[1:]; !slices.Equal(got, want) {
+		t.Errorf("requested %v, want %v", got, want)
+	}
+}
+
+func TestDownloadMD5Mismatch(t *testing.T) {
+	files := useTinyDataset(t)
+	bad := map[string][]byte{}
+	for name, data := range files {
+		bad[name] = data
+	}
+	bad[trainLabelsIDX] = gz(t, idxLabels([]byte{2, 2, 2, 2, 2, 2})) // valid file, wrong content
+	srv := newMirror(t, bad)
+	dir := t.TempDir()
+	_, _, err := Load(context.Background(), "tiny", dir, LoadOptions{Download: true, Mirrors: []string{srv.url()}})
+	if !errors.Is(err, ErrMissing) {
+		t.Fatalf("got %v, want ErrMissing", err)
+	}
+	t.Log(err)
+	for _, want := range []string{"MD5 mismatch", "missing files in", trainLabelsIDX, testImagesIDX, testLabelsIDX} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	// The first file was good and stays; the bad one left nothing, not even
+	// a temporary file.
+	if got := dirNames(t, filepath.Join(dir, "tiny")); !slices.Equal(got, []string{trainImagesIDX}) {
+		t.Errorf("folder holds %v, want only %s", got, trainImagesIDX)
+	}
+}
+
+func TestDownloadFallsBackToNextMirror(t *testing.T) {
+	files := useTinyDataset(t)
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "boom", http.StatusInternalServerError)
+	}))
+	defer broken.Close()
+	good := newMirror(t, files)
+	var progress bytes.Buffer
+	dir := t.TempDir()
+	_, _, err := Load(context.Background(), "tiny", dir, LoadOptions{
+		Download: true,
+		Mirrors:  []string{broken.URL + "/", good.url()},
+		Progress: &progress,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := good.requested(); !slices.Equal(got, allTinyNames()) {
+		t.Errorf("good mirror got %v", got)
+	}
+	if !strings.Contains(progress.String(), "500 Internal Server Error") {
+		t.Errorf("progress should mention the failed mirror: %q", progress.String())
+	}
+}
+
+func TestDownloadAllMirrorsFail(t *testing.T) {
+	useTinyDataset(t)
+	notFound := newMirror(t, nil)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL + "/"
+	closed.Close() // connection refused from now on
+	dir := t.TempDir()
+	_, _, err := Load(context.Background(), "tiny", dir, LoadOptions{
+		Download: true,
+		Mirrors:  []string{notFound.url(), closedURL},
+	})
+	if !errors.Is(err, ErrMissing) {
+		t.Fatalf("got %v, want ErrMissing", err)
+	}
+	t.Log(err)
+	msg := err.Error()
+	want := "tiny: missing files in " + filepath.Join(dir, "tiny") + ": " + strings.Join(allTinyNames(), ", ") + "; download failed ("
+	if !strings.HasPrefix(msg, want) {
+		t.Errorf("error\n got %q\nwant prefix %q", msg, want)
+	}
+	for _, s := range []string{notFound.url() + trainImagesIDX + ": HTTP 404 Not Found", closedURL + trainImagesIDX, "--data-dir / $CNNTRAIN_DATA"} {
+		if !strings.Contains(msg, s) {
+			t.Errorf("error lacks %q: %s", s, msg)
+		}
+	}
+	// Offline: after the first file failed everywhere, the rest are not tried.
+	if got := notFound.requested(); !slices.Equal(got, []string{trainImagesIDX}) {
+		t.Errorf("requests: %v", got)
+	}
+	if got := dirNames(t, filepath.Join(dir, "tiny")); len(got) != 0 {
+		t.Errorf("failed download left %v", got)
+	}
+}
+
+func TestDownloadCancelled(t *testing.T) {
+	files := useTinyDataset(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	started := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Send part of the file, then stall until the client gives up.
+		w.Header().Set("Content-Length", "100000")
+		w.Write(files[trainImagesIDX])
+		w.(http.Flusher).Flush()
+		close(started)
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	go func() { <-started; cancel() }()
+	dir := t.TempDir()
+	second := newMirror(t, files)
+	_, _, err := Load(ctx, "tiny", dir, LoadOptions{Download: true, Mirrors: []string{srv.URL + "/", second.url()}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	t.Log(err)
+	if got := second.requested(); len(got) != 0 {
+		t.Errorf("after cancellation the next mirror was still asked for %v", got)
+	}
+	if got := dirNames(t, filepath.Join(dir, "tiny")); len(got) != 0 {
+		t.Errorf("cancelled download left %v", got)
+	}
+}
+
+func TestIsTerminal(t *testing.T) {
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer devNull.Close()
+	regular, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer regular.Close()
+	if !isTerminal(devNull) { // a character device, like a terminal
+		t.Error("character device not treated as a terminal")
+	}
+	if isTerminal(regular) || isTerminal(&bytes.Buffer{}) || isTerminal(nil) {
+		t.Error("a file or buffer treated as a terminal")
+	}
+}
+
+// On a terminal progress redraws one line in place and ends it with a newline.
+func TestProgressTerminalLine(t *testing.T) {
+	var out bytes.Buffer
+	p := &progress{w: &out, tty: true}
+	p.start("tiny: f.gz", 2000)
+	p.Write(make([]byte, 1000))
+	p.finish("tiny: downloaded f.gz")
+	got := out.String()
+	if !strings.HasPrefix(got, "\rtiny: f.gz: downloading 1.0 kB of 2.0 kB (50%)") || !strings.HasSuffix(got, "\rtiny: downloaded f.gz\x1b[K\n") ||
+		strings.Count(got, "\n") != 1 {
+		t.Errorf("terminal progress %q", got)
+	}
+}
+
+func TestMirrorTable(t *testing.T) {
+	m, _ := lookup("mnist")
+	want := []string{"https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"}
+	if !slices.Equal(m.mirrors, want) {
+		t.Errorf("mnist mirrors %v", m.mirrors)
+	}
+	for _, d := range table {
+		for _, f := range d.files {
+			if len(f.MD5) != 32 || strings.ToLower(f.MD5) != f.MD5 {
+				t.Errorf("%s %s: MD5 %q is not 32 lower-case hex digits", d.info.Name, f.Name, f.MD5)
+			}
+		}
+	}
+}

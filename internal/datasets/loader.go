@@ -1,0 +1,341 @@
+package datasets
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"math/bits"
+	"math/rand/v2"
+	"sync"
+)
+
+// Normalize holds per-channel mean and std (len == C), applied after scaling
+// bytes to [0,1] as torchvision's Normalize does.
+type Normalize struct{ Mean, Std []float32 }
+
+// Stream constants keep the random streams of different uses apart, so that
+// e.g. Permutation(s, n) and the shuffle of epoch 0 with seed s are unrelated.
+const (
+	permutationStream = 0x7065726d75746531 // "permute1"
+	augmentSalt       = 0x6175676d656e7431 // "augment1"
+)
+
+// Permutation returns a fixed permutation of n pixel positions drawn from
+// seed. The same seed and n give the same permutation on every platform and
+// Go version: it uses the PCG generator of math/rand/v2 (a fully specified
+// algorithm) with a Fisher-Yates shuffle whose bounded draws are done here
+// rather than by library helpers that might change.
+func Permutation(seed uint64, n int) []int {
+	p := make([]int, max(n, 0))
+	for i := range p {
+		p[i] = i
+	}
+	var src rand.PCG
+	src.Seed(seed, permutationStream)
+	shuffle(p, &src)
+	return p
+}
+
+// shuffle is Fisher-Yates driven by src.
+func shuffle(s []int, src *rand.PCG) {
+	for i := len(s) - 1; i > 0; i-- {
+		j := uniform(src, uint64(i+1))
+		s[i], s[j] = s[j], s[i]
+	}
+}
+
+// uniform returns an unbiased draw from [0, n) using Lemire's multiply-shift
+// method with rejection.
+func uniform(src *rand.PCG, n uint64) uint64 {
+	hi, lo := bits.Mul64(src.Uint64(), n)
+	if lo < n {
+		threshold := -n % n
+		for lo < threshold {
+			hi, lo = bits.Mul64(src.Uint64(), n)
+		}
+	}
+	return hi
+}
+
+// Batch is one batch of an epoch. The loader owns it and reuses its memory:
+// it is valid until the next batch is requested.
+type Batch struct {
+	Images []float32 // Size*C*H*W, normalized (and permuted)
+	Labels []uint8   // Size
+	Size   int
+	Index  int // batch number within the epoch, from 0
+}
+
+// LoaderConfig configures a Loader.
+type LoaderConfig struct {
+	BatchSize int
+	// Shuffle draws a new order each epoch, from (Seed, epoch) alone, so an
+	// epoch's order is reproducible and differs between epochs.
+	Shuffle bool
+	Seed    uint64
+	// Normalize is per-channel mean and std. Leaving both nil means no
+	// normalization: pixels are just scaled to [0,1].
+	Normalize Normalize
+	// Permute optionally permutes the H*W pixel positions, identically for
+	// every channel and image: out[p] = in[Permute[p]] (PyTorch:
+	// data.view(-1, 784)[:, perm]).
+	Permute []int
+	// DropLast drops a final partial batch; otherwise it is kept (60000
+	// images in batches of 64 give 938 batches, the last one of 32).
+	DropLast bool
+	// Augment, if set, is applied to each image after normalization, with a
+	// generator drawn from (Seed, epoch) so augmentation is reproducible too.
+	Augment func(dst []float32, c, h, w int, rng *rand.Rand)
+}
+
+// Loader serves a Split as batches of normalized float32 images.
+type Loader struct {
+	split      *Split
+	cfg        LoaderConfig
+	hw, chw    int
+	lut        [][256]float32 // per channel: the float value of each byte
+	perm       []int          // nil when no (or the identity) permutation
+	numBatches int
+
+	mu    sync.Mutex
+	spare *epochBuffers // reused by the next epoch; nil while one runs
+}
+
+// prefetch is how many batches the producer may have ready beyond the one
+// the consumer holds.
+const prefetch = 2
+
+// epochBuffers is the memory an epoch works in: the sample order and a ring
+// of batch slots, one held by the consumer and up to prefetch in flight.
+type epochBuffers struct {
+	order []int
+	slots [prefetch + 1]*slot
+}
+
+// slot is one reusable batch. The backing arrays are kept apart from the
+// Batch handed out, so a caller that reslices Batch.Images cannot shrink the
+// memory of later batches.
+type slot struct {
+	batch  Batch
+	images []float32
+	labels []uint8
+}
+
+// NewLoader checks the split and cfg and prepares a loader.
+func NewLoader(s *Split, cfg LoaderConfig) (*Loader, error) {
+	if s == nil {
+		return nil, errors.New("loader: nil split")
+	}
+	if s.N <= 0 || s.C <= 0 || s.H <= 0 || s.W <= 0 {
+		return nil, fmt.Errorf("loader: split %q has shape %dx%dx%dx%d; every dimension must be positive", s.Name, s.N, s.C, s.H, s.W)
+	}
+	if len(s.Images) != s.N*s.ImageSize() || len(s.Labels) != s.N {
+		return nil, fmt.Errorf("loader: split %q holds %d image bytes and %d labels, expected %d and %d for N=%d, %dx%dx%d",
+			s.Name, len(s.Images), len(s.Labels), s.N*s.ImageSize(), s.N, s.N, s.C, s.H, s.W)
+	}
+	if cfg.BatchSize <= 0 {
+		return nil, fmt.Errorf("loader: batch size %d, must be positive", cfg.BatchSize)
+	}
+	if cfg.DropLast && s.N < cfg.BatchSize {
+		return nil, fmt.Errorf("loader: DropLast with batch size %d and only %d samples would give no batches", cfg.BatchSize, s.N)
+	}
+	l := &Loader{split: s, cfg: cfg, hw: s.H * s.W, chw: s.ImageSize()}
+
+	mean, std := cfg.Normalize.Mean, cfg.Normalize.Std
+	if mean == nil && std == nil {
+		mean, std = make([]float32, s.C), make([]float32, s.C)
+		for c := range std {
+			std[c] = 1
+		}
+	}
+	if len(mean) != s.C || len(std) != s.C {
+		return nil, fmt.Errorf("loader: normalize has %d means and %d stds, split %q has %d channels", len(mean), len(std), s.Name, s.C)
+	}
+	l.lut = make([][256]float32, s.C)
+	for c := range s.C {
+		m, sd := float64(mean[c]), float64(std[c])
+		if math.IsNaN(m) || math.IsInf(m, 0) || math.IsNaN(sd) || math.IsInf(sd, 0) || sd == 0 {
+			return nil, fmt.Errorf("loader: channel %d has mean %v and std %v; both must be finite and std non-zero", c, mean[c], std[c])
+		}
+		// Exactly torchvision's float32 arithmetic: ToTensor divides by 255,
+		// Normalize subtracts the mean and divides by the std. A table of the
+		// 256 possible results makes the per-pixel work a lookup.
+		for b := range 256 {
+			x := float32(b) / 255
+			l.lut[c][b] = (x - mean[c]) / std[c]
+		}
+	}
+
+	if cfg.Permute != nil {
+		if len(cfg.Permute) != l.hw {
+			return nil, fmt.Errorf("loader: permutation has %d entries, images have %dx%d = %d pixels", len(cfg.Permute), s.H, s.W, l.hw)
+		}
+		seen := make([]bool, l.hw)
+		identity := true
+		for p, q := range cfg.Permute {
+			if q < 0 || q >= l.hw {
+				return nil, fmt.Errorf("loader: permutation entry %d is %d, outside 0..%d", p, q, l.hw-1)
+			}
+			if seen[q] {
+				return nil, fmt.Errorf("loader: permutation entry %d repeats pixel %d; it is not a permutation", p, q)
+			}
+			seen[q] = true
+			identity = identity && p == q
+		}
+		if !identity {
+			// A private copy: the caller may reuse its slice.
+			l.perm = append([]int(nil), cfg.Permute...)
+		}
+	}
+	l.cfg.Permute = l.perm
+
+	l.numBatches = s.N / cfg.BatchSize
+	if !cfg.DropLast && s.N%cfg.BatchSize != 0 {
+		l.numBatches++
+	}
+	return l, nil
+}
+
+// NumBatches returns the number of batches per epoch.
+func (l *Loader) NumBatches() int { return l.numBatches }
+
+// NumSamples returns the number of samples per epoch (fewer than the split
+// holds when DropLast drops a partial batch).
+func (l *Loader) NumSamples() int {
+	return min(l.numBatches*l.cfg.BatchSize, l.split.N)
+}
+
+// Epoch returns an iterator over the batches of epoch number epoch. A
+// goroutine prepares batches up to two ahead of the consumer, so the training
+// step rarely waits for data; leaving the loop early stops it. Each yielded
+// batch is valid until the loop asks for the next one.
+//
+// Iterating the same epoch twice gives the same batches.
+func (l *Loader) Epoch(epoch int) iter.Seq[*Batch] {
+	return func(yield func(*Batch) bool) {
+		buf := l.takeBuffers()
+		defer l.returnBuffers(buf)
+		l.order(buf.order, epoch)
+
+		free := make(chan *slot, len(buf.slots))
+		ready := make(chan *slot, prefetch)
+		for _, s := range buf.slots {
+			free <- s
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() { l.produce(epoch, buf.order, free, ready, stop) })
+		// Runs on normal end, early break and panic alike, and waits, so no
+		// goroutine outlives the loop and the buffers are idle when returned.
+		defer func() {
+			close(stop)
+			wg.Wait()
+		}()
+
+		var held *slot
+		for s := range ready {
+			if held != nil {
+				free <- held // never blocks: free has room for every slot
+			}
+			held = s
+			if !yield(&s.batch) {
+				return
+			}
+		}
+	}
+}
+
+// produce fills batches in order and hands them to the consumer until the
+// epoch is done or stop is closed.
+func (l *Loader) produce(epoch int, order []int, free <-chan *slot, ready chan<- *slot, stop <-chan struct{}) {
+	defer close(ready)
+	var rng *rand.Rand
+	if l.cfg.Augment != nil {
+		rng = rand.New(rand.NewPCG(l.cfg.Seed^augmentSalt, uint64(epoch)))
+	}
+	for i := range l.numBatches {
+		var s *slot
+		select {
+		case s = <-free:
+		case <-stop:
+			return
+		}
+		l.fill(s, i, order, rng)
+		select {
+		case ready <- s:
+		case <-stop:
+			return
+		}
+	}
+}
+
+// fill computes batch i of the epoch into sl.
+func (l *Loader) fill(sl *slot, i int, order []int, rng *rand.Rand) {
+	s, chw, hw := l.split, l.chw, l.hw
+	start := i * l.cfg.BatchSize
+	size := min(l.cfg.BatchSize, len(order)-start)
+	b := &sl.batch
+	*b = Batch{Images: sl.images[:size*chw], Labels: sl.labels[:size], Size: size, Index: i}
+	for j, idx := range order[start : start+size] {
+		src := s.Images[idx*chw : (idx+1)*chw]
+		dst := b.Images[j*chw : (j+1)*chw]
+		for c := range s.C {
+			lut := &l.lut[c]
+			in, out := src[c*hw:(c+1)*hw], dst[c*hw:(c+1)*hw]
+			if l.perm == nil {
+				for p, v := range in {
+					out[p] = lut[v]
+				}
+			} else {
+				for p, q := range l.perm {
+					out[p] = lut[in[q]]
+				}
+			}
+		}
+		b.Labels[j] = s.Labels[idx]
+		if l.cfg.Augment != nil {
+			l.cfg.Augment(dst, s.C, s.H, s.W, rng)
+		}
+	}
+}
+
+// order writes the sample order of epoch into dst: 0..N-1, shuffled by a
+// generator seeded with (Seed, epoch) if Shuffle is set.
+func (l *Loader) order(dst []int, epoch int) {
+	for i := range dst {
+		dst[i] = i
+	}
+	if l.cfg.Shuffle {
+		var src rand.PCG
+		src.Seed(l.cfg.Seed, uint64(epoch))
+		shuffle(dst, &src)
+	}
+}
+
+// takeBuffers hands out the spare buffers, or new ones if another epoch is
+// using them (two epochs iterated at once). In the usual one-epoch-at-a-time
+// use nothing is allocated after the first epoch.
+func (l *Loader) takeBuffers() *epochBuffers {
+	l.mu.Lock()
+	buf := l.spare
+	l.spare = nil
+	l.mu.Unlock()
+	if buf != nil {
+		return buf
+	}
+	buf = &epochBuffers{order: make([]int, l.split.N)}
+	for i := range buf.slots {
+		buf.slots[i] = &slot{
+			images: make([]float32, l.cfg.BatchSize*l.chw),
+			labels: make([]uint8, l.cfg.BatchSize),
+		}
+	}
+	return buf
+}
+
+func (l *Loader) returnBuffers(buf *epochBuffers) {
+	l.mu.Lock()
+	l.spare = buf
+	l.mu.Unlock()
+}
