@@ -1,0 +1,51 @@
+package graph
+
+import (
+	"runtime"
+	"sync"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// blas32 is gonum's pure-Go BLAS: no cgo, and it splits large products over
+// the cores itself.
+var blas32 gonum.Implementation
+
+const (
+	noTrans = blas.NoTrans
+	trans   = blas.Trans
+)
+
+// parallelFor runs body over [0, n) in contiguous chunks, one per worker, when
+// the work is worth the goroutines: cost is the rough number of multiply-adds
+// per item, and chunks smaller than about minWork stay on one goroutine.
+// body receives the worker index so it can use per-worker scratch space.
+func parallelFor(n, cost int, body func(worker, lo, hi int)) {
+	const minWork = 1 << 15
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers > 1 && n*cost/workers < minWork {
+		workers = max(1, n*cost/minWork)
+	}
+	if workers <= 1 {
+		body(0, 0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for w := 0; w < workers; w++ {
+		lo, hi := w*chunk, min(n, (w+1)*chunk)
+		if lo >= hi {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body(w, lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+// maxWorkers is the number of scratch slots parallelFor may need.
+func maxWorkers() int { return runtime.GOMAXPROCS(0) }

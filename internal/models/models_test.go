@@ -1,0 +1,91 @@
+package models
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+)
+
+var mnist = Input{C: 1, H: 28, W: 28, Classes: 10}
+
+func TestParameterCountsMatchTheNotebook(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want int
+	}{
+		{"mlp", Config{}, 6442},              // FC2Layer(784, 8, 10)
+		{"cnn", Config{}, 6422},              // CNN(784, 6, 10)
+		{"mlp", Config{Hidden: 100}, 89610},  // 784·100+100 + 100·100+100 + 100·10+10
+		{"cnn", Config{Features: 10}, 11330}, // 260 + 2510 + 8050 + 510
+	} {
+		m, err := New(tc.name, mnist, tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.NumParams(); got != tc.want {
+			t.Errorf("%s %+v: %d parameters, want %d", tc.name, tc.cfg, got, tc.want)
+		}
+	}
+}
+
+func TestStateDictNamesArePyTorchs(t *testing.T) {
+	for name, want := range map[string][]string{
+		"mlp": {"network.0.weight", "network.0.bias", "network.2.weight", "network.2.bias", "network.4.weight", "network.4.bias"},
+		"cnn": {"conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"},
+	} {
+		m, err := New(name, mnist, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range m.Params() {
+			got = append(got, p.Name)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: state_dict %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestInitIsPyTorchsDefaultAndSeeded(t *testing.T) {
+	a, _ := New("cnn", mnist, Config{Seed: 3})
+	b, _ := New("cnn", mnist, Config{Seed: 3})
+	c, _ := New("cnn", mnist, Config{Seed: 4})
+	fanIn := map[string]float64{"conv1": 25, "conv2": 150, "fc1": 96, "fc2": 50}
+	for i, p := range a.Params() {
+		if !slices.Equal(p.Data(), b.Params()[i].Data()) {
+			t.Errorf("%s differs between two builds with seed 3", p.Name)
+		}
+		if slices.Equal(p.Data(), c.Params()[i].Data()) {
+			t.Errorf("%s is the same for seeds 3 and 4", p.Name)
+		}
+		layer, _, _ := strings.Cut(p.Name, ".")
+		bound := 1 / math.Sqrt(fanIn[layer])
+		lo, hi := float32(0), float32(0)
+		for _, v := range p.Data() {
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		if float64(-lo) > bound || float64(hi) > bound {
+			t.Errorf("%s: values in [%g, %g], outside ±%g", p.Name, lo, hi, bound)
+		}
+		// With hundreds of draws the extremes come close to the bound.
+		if p.Value.Shape().TotalSize() >= 150 && (float64(hi) < 0.9*bound || float64(-lo) < 0.9*bound) {
+			t.Errorf("%s: values in [%g, %g] do not span ±%g", p.Name, lo, hi, bound)
+		}
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	if _, err := New("resnet", mnist, Config{}); !errors.Is(err, ErrUnknownModel) {
+		t.Errorf("unknown model: got %v", err)
+	}
+	if _, err := New("cnn", Input{C: 1, H: 14, W: 14, Classes: 10}, Config{}); !errors.Is(err, ErrIncompatible) {
+		t.Errorf("cnn on 14x14: got %v", err)
+	}
+	if _, err := New("mlp", mnist, Config{Hidden: -1}); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("negative hidden: got %v", err)
+	}
+}
