@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// run calls Main as the binary would and returns the exit code and streams.
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(context.Background(), args, Streams{Out: &out, Err: &errb})
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrorsExitWithTwo(t *testing.T) {
+	dataDir := t.TempDir() // empty: every case must fail before reading data
+	for _, tc := range []struct {
+		args []string
+		want string // in stderr
+	}{
+		{[]string{"train", "--model", "resnet"}, `unknown model "resnet" (known: cnn, mlp)`},
+		{[]string{"train", "--dataset", "imagenet"}, `unknown dataset "imagenet"`},
+		{[]string{"train", "--epochs", "0"}, "epochs must be at least 1"},
+		{[]string{"train", "--lr", "-1"}, "learning rate must be positive"},
+		{[]string{"train", "--momentum", "1.5"}, "momentum must be in [0, 1)"},
+		{[]string{"train", "--batch-size", "x"}, `invalid argument "x" for "--batch-size"`},
+		{[]string{"train", "--no-such-flag"}, "unknown flag: --no-such-flag"},
+		{[]string{"train", "extra-argument"}, `unknown command "extra-argument"`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"eval"}, "--checkpoint is required"},
+		{[]string{"eval", "--batch-size", "0", "--checkpoint", "x"}, "--batch-size must be at least 1"},
+		{[]string{"shuffle-experiment", "--seeds", "0"}, "--seeds must be at least 1"},
+		{[]string{"shuffle-experiment", "--hidden", "-3"}, "hidden must be positive"},
+	} {
+		code, stdout, stderr := run(t, append(tc.args, "--data-dir", dataDir, "--no-download")...)
+		if code != ExitUsage {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", tc.args, code, stderr)
+		}
+		if !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: stderr %q does not say %q", tc.args, stderr, tc.want)
+		}
+		if stdout != "" {
+			t.Errorf("%v: wrote %q to stdout", tc.args, stdout)
+		}
+	}
+}
+
+func TestMissingDataSaysWhatToPutWhere(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := run(t, "train", "--data-dir", dir, "--no-download")
+	if code != ExitFailure {
+		t.Errorf("exit %d, want 1", code)
+	}
+	for _, want := range []string{dir, "train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr %q does not name %q", stderr, want)
+		}
+	}
+}
+
+func TestEvalOfMissingCheckpointFails(t *testing.T) {
+	code, _, stderr := run(t, "eval", "--checkpoint", "/no/such/run")
+	if code != ExitFailure || !strings.Contains(stderr, "/no/such/run") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}

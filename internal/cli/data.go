@@ -1,0 +1,36 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/cnntrain/cnntrain/internal/datasets"
+	"github.com/cnntrain/cnntrain/internal/train"
+	"github.com/spf13/pflag"
+)
+
+// dataOptions are the flags every command that reads a dataset shares.
+type dataOptions struct {
+	DataDir    string
+	NoDownload bool
+}
+
+func (o *dataOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.DataDir, "data-dir", "", "dataset folder (default $CNNTRAIN_DATA, else ./data)")
+	fs.BoolVar(&o.NoDownload, "no-download", false, "fail instead of downloading missing dataset files")
+}
+
+// load reads dataset name, downloading missing files unless told not to.
+func (o *dataOptions) load(ctx context.Context, name string, progress io.Writer) (train.Data, error) {
+	info, err := datasets.Lookup(name)
+	if err != nil {
+		return train.Data{}, err
+	}
+	dir := datasets.ResolveDataDir(o.DataDir)
+	tr, te, err := datasets.Load(ctx, name, dir, datasets.LoadOptions{Download: !o.NoDownload, Progress: progress})
+	if err != nil {
+		return train.Data{}, fmt.Errorf("load %s: %w", name, err)
+	}
+	return train.Data{Info: info, Train: tr, Test: te}, nil
+}

@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cnntrain/cnntrain/internal/datasets"
+	"github.com/cnntrain/cnntrain/internal/models"
+	"github.com/cnntrain/cnntrain/internal/train"
+	"github.com/spf13/cobra"
+)
+
+// EvalOptions are the flags of `cnntrain eval`.
+type EvalOptions struct {
+	Checkpoint string
+	BatchSize  int
+	JSON       bool
+	Data       dataOptions
+	// For a bare state_dict (a .safetensors file without checkpoint.json
+	// beside it, e.g. saved from PyTorch): what it is.
+	Model, Dataset  string
+	Hidden          int
+	Features        int
+	ShufflePixels   bool
+	PermutationSeed uint64
+}
+
+// EvalReport is what eval prints with --json.
+type EvalReport struct {
+	Checkpoint string  `json:"checkpoint"`
+	Model      string  `json:"model"`
+	Dataset    string  `json:"dataset"`
+	Accuracy   float64 `json:"accuracy"`
+	train.Metrics
+}
+
+func newEvalCommand(s Streams) *cobra.Command {
+	opts := &EvalOptions{BatchSize: 1000}
+	cmd := &cobra.Command{
+		Use:   "eval",
+		Short: "Evaluate a saved model on its test set",
+		Long: `Rebuilds the model of a run folder (or of a checkpoint.json or model.safetensors
+in one), reapplies its normalization and pixel permutation, and prints the test
+loss, accuracy and per-class accuracy. A bare .safetensors state_dict, such as
+one saved from PyTorch, needs --model and --dataset.`,
+		Example: `  cnntrain eval --checkpoint runs/cnn-mnist-20261126-101500
+  cnntrain eval --checkpoint runs/cnn-mnist-20261126-101500 --json
+  cnntrain eval --checkpoint from_pytorch.safetensors --model cnn --dataset mnist`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return RunEval(cmd.Context(), opts, s) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Checkpoint, "checkpoint", "", "run folder, checkpoint.json or .safetensors file (required)")
+	f.IntVar(&opts.BatchSize, "batch-size", opts.BatchSize, "evaluation batch size")
+	f.BoolVar(&opts.JSON, "json", false, "print the results as one JSON object")
+	f.StringVar(&opts.Model, "model", "", "bare state_dict only: model ("+strings.Join(models.Names(), ", ")+")")
+	f.StringVar(&opts.Dataset, "dataset", "", "bare state_dict only: dataset")
+	f.IntVar(&opts.Hidden, "hidden", 0, "bare state_dict only: mlp hidden width")
+	f.IntVar(&opts.Features, "features", 0, "bare state_dict only: cnn feature maps")
+	f.BoolVar(&opts.ShufflePixels, "shuffle-pixels", false, "bare state_dict only: the model was trained on permuted pixels")
+	f.Uint64Var(&opts.PermutationSeed, "permutation-seed", 0, "bare state_dict only: seed of that permutation")
+	opts.Data.addFlags(f)
+	return cmd
+}
+
+// evalTarget is a checkpoint resolved to what eval needs.
+type evalTarget struct {
+	cfg       train.Config
+	normalize *datasets.Normalize // nil: the dataset's default
+	weights   string
+}
+
+func (o *EvalOptions) resolve() (evalTarget, error) {
+	if o.Checkpoint == "" {
+		return evalTarget{}, usagef("--checkpoint is required")
+	}
+	st, err := os.Stat(o.Checkpoint)
+	if err != nil {
+		return evalTarget{}, fmt.Errorf("checkpoint: %w", err)
+	}
+	infoPath := o.Checkpoint
+	if !st.IsDir() && strings.EqualFold(filepath.Ext(o.Checkpoint), ".safetensors") {
+		infoPath = filepath.Join(filepath.Dir(o.Checkpoint), train.InfoFile)
+		if _, err := os.Stat(infoPath); err != nil {
+			return o.bareTarget()
+		}
+	}
+	if o.Model != "" || o.Dataset != "" {
+		return evalTarget{}, usagef("--model and --dataset are only for bare .safetensors files; %s describes its own model", o.Checkpoint)
+	}
+	info, weights, err := train.LoadRunInfo(infoPath)
+	if err != nil {
+		return evalTarget{}, err
+	}
+	if !st.IsDir() && strings.EqualFold(filepath.Ext(o.Checkpoint), ".safetensors") {
+		weights = o.Checkpoint
+	}
+	norm := &datasets.Normalize{Mean: info.Normalize.Mean, Std: info.Normalize.Std}
+	return evalTarget{cfg: info.Config, normalize: norm, weights: weights}, nil
+}
+
+func (o *EvalOptions) bareTarget() (evalTarget, error) {
+	if o.Model == "" || o.Dataset == "" {
+		return evalTarget{}, usagef("%s is a bare state_dict with no %s beside it: say what it is with --model and --dataset", o.Checkpoint, train.InfoFile)
+	}
+	cfg := train.Config{
+		Model: o.Model, Dataset: o.Dataset, Hidden: o.Hidden, Features: o.Features,
+		ShufflePixels: o.ShufflePixels, PermutationSeed: o.PermutationSeed,
+	}
+	return evalTarget{cfg: cfg, weights: o.Checkpoint}, nil
+}
+
+// RunEval evaluates a checkpoint on its dataset's test set.
+func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
+	if o.BatchSize < 1 {
+		return usagef("--batch-size must be at least 1, got %d", o.BatchSize)
+	}
+	t, err := o.resolve()
+	if err != nil {
+		return err
+	}
+	data, err := o.Data.load(ctx, t.cfg.Dataset, s.Err)
+	if err != nil {
+		return err
+	}
+	m, err := models.New(t.cfg.Model, data.Input(), models.Config{Hidden: t.cfg.Hidden, Features: t.cfg.Features})
+	if err != nil {
+		return err
+	}
+	if err := train.LoadWeights(t.weights, m); err != nil {
+		return err
+	}
+	norm := datasets.Normalize{Mean: data.Info.Mean, Std: data.Info.Std}
+	if t.normalize != nil {
+		norm = *t.normalize
+	}
+	var perm []int
+	if t.cfg.ShufflePixels {
+		perm = datasets.Permutation(t.cfg.PermutationSeed, data.Info.H*data.Info.W)
+	}
+	loader, err := train.TestLoader(data.Test, o.BatchSize, norm, perm)
+	if err != nil {
+		return err
+	}
+	ev := &train.Evaluator{Model: m, Classes: data.Info.Classes}
+	defer ev.Close()
+	metrics, err := ev.Evaluate(ctx, loader)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return writeJSON(s.Out, EvalReport{Checkpoint: o.Checkpoint, Model: m.Name, Dataset: data.Info.Name, Accuracy: metrics.Accuracy(), Metrics: metrics})
+	}
+	fmt.Fprintf(s.Out, "Test set: Average loss: %.4f, Accuracy: %d/%d (%.0f%%)\n", metrics.Loss, metrics.Correct, metrics.Total, metrics.Accuracy())
+	for _, c := range metrics.PerClass {
+		// The notebooks' '%5s : %2d %%', which truncates the percentage.
+		fmt.Fprintf(s.Out, "Accuracy of %5s : %2d %%\n", c.Class, int(c.Percent))
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"text/tabwriter"
+
+	"github.com/cnntrain/cnntrain/internal/train"
+	"github.com/spf13/cobra"
+)
+
+// ShuffleOptions are the flags of `cnntrain shuffle-experiment`.
+type ShuffleOptions struct {
+	train.Config // the notebook's settings; Model and ShufflePixels are set per run
+	Seeds        int
+	JSON         bool
+	Data         dataOptions
+}
+
+// ShuffleRow is one model's results: accuracies in percent, one per seed.
+type ShuffleRow struct {
+	Model    string       `json:"model"` // "fc" or "cnn", as the notebook calls them
+	Params   int          `json:"parameters"`
+	Plain    []float64    `json:"plain"`
+	Permuted []float64    `json:"permuted"`
+	Stats    ShuffleStats `json:"stats"`
+	// ImagesPerSecond is the mean training speed over all runs of the model.
+	ImagesPerSecond float64 `json:"train_images_per_second"`
+}
+
+// ShuffleStats summarises a row over seeds.
+type ShuffleStats struct {
+	PlainMean, PlainStd, PlainMedian          float64
+	PermutedMean, PermutedStd, PermutedMedian float64
+	Change                                    float64 // PermutedMean − PlainMean
+}
+
+// ShuffleReport is what shuffle-experiment prints with --json.
+type ShuffleReport struct {
+	Dataset string       `json:"dataset"`
+	Seeds   []uint64     `json:"seeds"`
+	Config  train.Config `json:"config"`
+	Rows    []ShuffleRow `json:"rows"`
+}
+
+func newShuffleCommand(s Streams) *cobra.Command {
+	opts := &ShuffleOptions{Config: DefaultConfig(), Seeds: 1}
+	cmd := &cobra.Command{
+		Use:   "shuffle-experiment",
+		Short: "Train FC and CNN on plain and on pixel-permuted images and compare",
+		Long: `The notebook's experiment: a fully connected network does not care where pixels
+are, a CNN does. Both models train on plain images and on images whose pixels
+go through one fixed random permutation (the same for both models, for
+training and test). With --seeds N, seeds --seed … --seed+N-1 each draw their
+own weights, minibatch order and permutation; the table shows mean ± std.`,
+		Example: `  cnntrain shuffle-experiment
+  cnntrain shuffle-experiment --seeds 3
+  cnntrain shuffle-experiment --seeds 3 --json > shuffle.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return RunShuffle(cmd.Context(), opts, s) },
+	}
+	f := cmd.Flags()
+	f.IntVar(&opts.Seeds, "seeds", opts.Seeds, "number of seeds to repeat the experiment with")
+	f.Uint64Var(&opts.Seed, "seed", opts.Seed, "first seed")
+	f.StringVar(&opts.Dataset, "dataset", opts.Dataset, "dataset: mnist, fashion-mnist")
+	f.IntVar(&opts.Epochs, "epochs", opts.Epochs, "passes over the training set per run")
+	f.IntVar(&opts.BatchSize, "batch-size", opts.BatchSize, "training minibatch size")
+	f.IntVar(&opts.TestBatchSize, "test-batch-size", opts.TestBatchSize, "evaluation batch size")
+	f.Float64Var(&opts.LR, "lr", opts.LR, "learning rate")
+	f.Float64Var(&opts.Momentum, "momentum", opts.Momentum, "SGD momentum")
+	f.IntVar(&opts.Hidden, "hidden", 0, "fc: hidden layer width (default 8)")
+	f.IntVar(&opts.Features, "features", 0, "cnn: feature maps per convolution (default 6)")
+	f.BoolVar(&opts.JSON, "json", false, "print the results as one JSON object")
+	opts.Data.addFlags(f)
+	return cmd
+}
+
+// shuffleModels are the notebook's two contestants, by its names.
+var shuffleModels = []struct{ label, model string }{{"fc", "mlp"}, {"cnn", "cnn"}}
+
+// RunShuffle runs the experiment and prints the table.
+func RunShuffle(ctx context.Context, o *ShuffleOptions, s Streams) error {
+	if o.Seeds < 1 {
+		return usagef("--seeds must be at least 1, got %d", o.Seeds)
+	}
+	base := o.Config
+	for _, sm := range shuffleModels {
+		base.Model = sm.model
+		if err := base.Check(); err != nil {
+			return err
+		}
+	}
+	data, err := o.Data.load(ctx, base.Dataset, s.Err)
+	if err != nil {
+		return err
+	}
+	report := ShuffleReport{Dataset: base.Dataset, Config: base}
+	rows := make([]ShuffleRow, len(shuffleModels))
+	var speed = make([]float64, len(shuffleModels))
+	for i := range o.Seeds {
+		seed := base.Seed + uint64(i)
+		report.Seeds = append(report.Seeds, seed)
+		for m, sm := range shuffleModels {
+			for _, shuffled := range []bool{false, true} {
+				cfg := base
+				cfg.Model, cfg.Seed, cfg.ShufflePixels, cfg.PermutationSeed = sm.model, seed, shuffled, seed
+				p, err := train.Prepare(cfg, data)
+				if err != nil {
+					return err
+				}
+				res, err := train.Run(ctx, p, data.Info.Classes, train.Logs{Progress: io.Discard, Results: io.Discard})
+				if err != nil {
+					return err
+				}
+				acc := res.Metrics.Accuracy()
+				rows[m].Model, rows[m].Params = sm.label, p.Model.NumParams()
+				kind := "plain"
+				if shuffled {
+					kind = "permuted"
+					rows[m].Permuted = append(rows[m].Permuted, acc)
+				} else {
+					rows[m].Plain = append(rows[m].Plain, acc)
+				}
+				speed[m] += res.Throughput.ImagesPerSecond()
+				fmt.Fprintf(s.Err, "seed %d  %-3s %-8s  accuracy %.2f %%  loss %.4f  (%.0f images/s)\n",
+					seed, sm.label, kind, acc, res.Metrics.Loss, res.Throughput.ImagesPerSecond())
+			}
+		}
+	}
+	for m := range rows {
+		rows[m].Stats = summarize(rows[m].Plain, rows[m].Permuted)
+		rows[m].ImagesPerSecond = speed[m] / float64(2*o.Seeds)
+	}
+	report.Rows = rows
+	if o.JSON {
+		return writeJSON(s.Out, report)
+	}
+	return writeShuffleTable(s.Out, report)
+}
+
+func summarize(plain, permuted []float64) ShuffleStats {
+	st := ShuffleStats{}
+	st.PlainMean, st.PlainStd = meanStd(plain)
+	st.PermutedMean, st.PermutedStd = meanStd(permuted)
+	st.PlainMedian, st.PermutedMedian = median(plain), median(permuted)
+	st.Change = st.PermutedMean - st.PlainMean
+	return st
+}
+
+// meanStd returns the mean and the sample standard deviation (n−1), as
+// numpy's std(ddof=1) and torch.std do.
+func meanStd(xs []float64) (mean, std float64) {
+	for _, x := range xs {
+		mean += x
+	}
+	mean /= float64(len(xs))
+	if len(xs) < 2 {
+		return mean, 0
+	}
+	for _, x := range xs {
+		std += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(std / float64(len(xs)-1))
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func writeShuffleTable(w io.Writer, r ShuffleReport) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "model\tparameters\tplain\tpermuted\tchange\t")
+	for _, row := range r.Rows {
+		st := row.Stats
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%+.2f\t\n", row.Model, row.Params,
+			formatAcc(st.PlainMean, st.PlainStd, len(row.Plain)), formatAcc(st.PermutedMean, st.PermutedStd, len(row.Permuted)), st.Change)
+	}
+	return tw.Flush()
+}
+
+func formatAcc(mean, std float64, n int) string {
+	if n < 2 {
+		return fmt.Sprintf("%.2f %%", mean)
+	}
+	return fmt.Sprintf("%.2f ± %.2f %%", mean, std)
+}

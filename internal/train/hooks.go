@@ -1,0 +1,71 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/cnntrain/cnntrain/internal/datasets"
+)
+
+// MNISTLog prints the MNIST notebook's progress line every Every minibatches:
+//
+//	Train: [6400/60000 (11%)]	Loss: 0.812345
+type MNISTLog struct {
+	W     io.Writer
+	Every int
+}
+
+func (l MNISTLog) OnStep(s Step) error {
+	if l.Every <= 0 || s.Batch%l.Every != 0 {
+		return nil
+	}
+	// batch_idx * len(data) and 100. * batch_idx / len(train_loader), as printed by the notebook.
+	_, err := fmt.Fprintf(l.W, "Train: [%d/%d (%.0f%%)]\tLoss: %.6f\n",
+		s.Batch*s.BatchSize, s.Total, 100*float64(s.Batch)/float64(s.NumBatches), s.Loss)
+	return err
+}
+
+// EvalEachEpoch evaluates on the test set after every epoch, prints the
+// notebook's line and keeps the last result:
+//
+//	Test set: Average loss: 0.4412, Accuracy: 8735/10000 (87%)
+type EvalEachEpoch struct {
+	Evaluator *Evaluator
+	Loader    *datasets.Loader
+	W         io.Writer
+	Last      Metrics
+}
+
+func (e *EvalEachEpoch) OnEpochEnd(ctx context.Context, _ EpochEnd) error {
+	m, err := e.Evaluator.Evaluate(ctx, e.Loader)
+	if err != nil {
+		return err
+	}
+	e.Last = m
+	if e.W != nil {
+		_, err = fmt.Fprintf(e.W, "Test set: Average loss: %.4f, Accuracy: %d/%d (%.0f%%)\n", m.Loss, m.Correct, m.Total, m.Accuracy())
+	}
+	return err
+}
+
+// Throughput adds up training time and images over the epochs.
+type Throughput struct {
+	Images   int
+	Duration time.Duration
+}
+
+func (t *Throughput) OnEpochEnd(_ context.Context, e EpochEnd) error {
+	t.Images += e.Images
+	t.Duration += e.Duration
+	return nil
+}
+
+// ImagesPerSecond is the training speed so far.
+func (t *Throughput) ImagesPerSecond() float64 {
+	if t.Duration <= 0 {
+		return 0
+	}
+	return float64(t.Images) / t.Duration.Seconds()
+}

@@ -1,0 +1,149 @@
+package train
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cnntrain/cnntrain/internal/datasets"
+	"github.com/cnntrain/cnntrain/internal/graph"
+	"github.com/cnntrain/cnntrain/internal/models"
+	"gorgonia.org/tensor"
+)
+
+// Metrics are a model's results on a test set.
+type Metrics struct {
+	Loss     float64        `json:"loss"`      // average loss per image
+	Correct  int            `json:"correct"`   // images whose top class is the label
+	Total    int            `json:"total"`     // images evaluated
+	PerClass []ClassMetrics `json:"per_class"` // in class order
+	// Confusion[label][predicted] counts the test images.
+	Confusion [][]int `json:"confusion"`
+}
+
+// ClassMetrics is the accuracy on one class.
+type ClassMetrics struct {
+	Class   string  `json:"class"`
+	Correct int     `json:"correct"`
+	Total   int     `json:"total"`
+	Percent float64 `json:"accuracy"`
+}
+
+// Accuracy is the fraction of correct predictions, in percent.
+func (m Metrics) Accuracy() float64 {
+	if m.Total == 0 {
+		return 0
+	}
+	return 100 * float64(m.Correct) / float64(m.Total)
+}
+
+// Evaluator runs a model forward over a test set. It keeps one compiled
+// forward-only net per batch size, so evaluating after every epoch costs no
+// recompilation.
+type Evaluator struct {
+	Model   *models.Model
+	Classes []string
+	nets    netCache
+}
+
+// Evaluate runs the whole loader through the model in eval mode.
+func (e *Evaluator) Evaluate(ctx context.Context, loader *datasets.Loader) (Metrics, error) {
+	if e.nets.model == nil {
+		e.nets = netCache{model: e.Model, opts: netOptionsFor(e.Model, false)}
+	}
+	k := e.Model.Input.Classes
+	m := Metrics{PerClass: make([]ClassMetrics, k), Confusion: make([][]int, k)}
+	for i := range m.Confusion {
+		m.Confusion[i] = make([]int, k)
+	}
+	var lossSum float64
+	for b := range loader.Epoch(0) {
+		if err := ctx.Err(); err != nil {
+			return Metrics{}, err
+		}
+		net, err := e.nets.get(b.Size)
+		if err != nil {
+			return Metrics{}, err
+		}
+		if err := net.Run(b.Images, b.Labels); err != nil {
+			return Metrics{}, err
+		}
+		lossSum += float64(net.Loss()) * float64(b.Size)
+		out := net.Output()
+		for i, label := range b.Labels[:b.Size] {
+			pred := argmax(out[i*k : (i+1)*k])
+			m.Confusion[label][pred]++
+		}
+		m.Total += b.Size
+	}
+	if m.Total == 0 {
+		return Metrics{}, fmt.Errorf("evaluate: the test set is empty")
+	}
+	m.Loss = lossSum / float64(m.Total)
+	for c := range k {
+		pc := &m.PerClass[c]
+		pc.Class = fmt.Sprint(c)
+		if c < len(e.Classes) {
+			pc.Class = e.Classes[c]
+		}
+		for _, n := range m.Confusion[c] {
+			pc.Total += n
+		}
+		pc.Correct = m.Confusion[c][c]
+		m.Correct += pc.Correct
+		if pc.Total > 0 {
+			pc.Percent = 100 * float64(pc.Correct) / float64(pc.Total)
+		}
+	}
+	return m, nil
+}
+
+// argmax is the index of the largest score, the first one on ties, as
+// torch.max returns.
+func argmax(xs []float32) int {
+	best := 0
+	for i, v := range xs {
+		if v > xs[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// netOptionsFor is how a model compiles for training (loss and gradients,
+// training-mode layers) or for evaluation (loss only, eval-mode layers).
+func netOptionsFor(m *models.Model, training bool) graph.NetOptions {
+	return graph.NetOptions{Training: training, Loss: m.Loss, Gradients: training}
+}
+
+// netCache compiles a model once per batch size.
+type netCache struct {
+	model *models.Model
+	opts  graph.NetOptions
+	nets  map[int]*graph.Net
+}
+
+func (c *netCache) get(batch int) (*graph.Net, error) {
+	if net, ok := c.nets[batch]; ok {
+		return net, nil
+	}
+	in := c.model.Input
+	net, err := graph.Compile(c.model.Net, tensor.Shape{batch, in.C, in.H, in.W}, c.opts)
+	if err != nil {
+		return nil, err
+	}
+	if c.nets == nil {
+		c.nets = map[int]*graph.Net{}
+	}
+	c.nets[batch] = net
+	return net, nil
+}
+
+func (c *netCache) close() {
+	for _, n := range c.nets {
+		n.Close()
+	}
+	c.nets = nil
+}
+
+// Close releases the compiled nets.
+func (e *Evaluator) Close() { e.nets.close() }
