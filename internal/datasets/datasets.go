@@ -37,19 +37,33 @@ func (s *Split) ImageSize() int { return s.C * s.H * s.W }
 
 // Info describes a dataset known to cnntrain.
 type Info struct {
-	Name      string    // "mnist", "fashion-mnist"
+	Name      string    // "mnist", "fashion-mnist", "cifar10"
 	C, H, W   int       // image shape
 	Classes   []string  // class names as torchvision spells them; labels index this
 	Mean, Std []float32 // default normalization per channel (len C)
 	TrainSize int       // images in the training split
 	TestSize  int       // images in the test split
+	// ShortClasses are the class names the PyTorch course notebooks print
+	// where they differ from Classes: for CIFAR-10 the notebooks' tuple
+	// ('plane', 'car', 'bird', ...). Same order as Classes; nil when the
+	// notebooks use Classes as they are (MNIST, Fashion-MNIST).
+	ShortClasses []string
 }
 
-// remoteFile is one file of a dataset as its mirrors serve it and as it is
-// stored on disk (the uncompressed variant drops the ".gz").
+// remoteFile is one file of a dataset as it is stored on disk and, unless the
+// dataset comes as an archive, as its mirrors serve it (the uncompressed
+// variant drops the ".gz").
 type remoteFile struct {
 	Name string
-	MD5  string // hex digest of the file as served
+	MD5  string // hex digest of the file as served; empty for archive members
+}
+
+// remoteArchive is the single download that holds all the files of a dataset
+// (CIFAR-10 ships as one tar.gz). Its MD5 vouches for every member.
+type remoteArchive struct {
+	Name string // file name on the mirrors, e.g. "cifar-10-binary.tar.gz"
+	MD5  string // hex digest of the archive as served
+	Dir  string // folder inside the archive that holds the files
 }
 
 // dataset is one table entry: everything needed to find, fetch and read a
@@ -60,6 +74,9 @@ type dataset struct {
 	dir     string   // folder under the data directory
 	mirrors []string // base URLs, tried in order
 	files   []remoteFile
+	// archive, if set, is what the mirrors serve instead of the separate
+	// files: downloading fetches it once and unpacks the missing files.
+	archive *remoteArchive
 	// read reads the two splits; paths[i] is where files[i] was found.
 	read func(d *dataset, paths []string) (train, test *Split, err error)
 }
@@ -131,6 +148,32 @@ var table = []*dataset{
 		),
 		read: readIDXDataset,
 	},
+	{
+		info: Info{
+			Name: "cifar10", C: cifarC, H: cifarH, W: cifarW,
+			Classes: []string{
+				"airplane", "automobile", "bird", "cat", "deer",
+				"dog", "frog", "horse", "ship", "truck",
+			},
+			ShortClasses: []string{
+				"plane", "car", "bird", "cat", "deer",
+				"dog", "frog", "horse", "ship", "truck",
+			},
+			// The VGG notebook's values (transforms.Normalize in its
+			// CIFAR-10 pipeline).
+			Mean: []float32{0.4914, 0.4822, 0.4465}, Std: []float32{0.2023, 0.1994, 0.2010},
+			TrainSize: 50000, TestSize: 10000,
+		},
+		dir:     cifarDir,
+		mirrors: []string{"https://www.cs.toronto.edu/~kriz/"},
+		files:   cifarFiles(),
+		archive: &remoteArchive{
+			Name: "cifar-10-binary.tar.gz",
+			MD5:  "c32a1d4ab5d03f1284b67883e8d87530",
+			Dir:  cifarDir,
+		},
+		read: readCIFARDataset,
+	},
 }
 
 // Names returns the sorted names of the known datasets.
@@ -155,6 +198,7 @@ func Lookup(name string) (Info, error) {
 	info.Classes = slices.Clone(info.Classes)
 	info.Mean = slices.Clone(info.Mean)
 	info.Std = slices.Clone(info.Std)
+	info.ShortClasses = slices.Clone(info.ShortClasses)
 	return info, nil
 }
 

@@ -19,7 +19,7 @@ func realDataDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("CNNTRAIN_TEST_DATA")
 	if dir == "" {
-		t.Skip("CNNTRAIN_TEST_DATA not set: skipping real-MNIST checks; .ci/run sets it")
+		t.Skip("CNNTRAIN_TEST_DATA not set: skipping real-data checks (MNIST, CIFAR-10); .ci/run sets it")
 	}
 	return dir
 }
@@ -96,5 +96,67 @@ func TestRealMNISTChecksums(t *testing.T) {
 		if got := hex.EncodeToString(h.Sum(nil)); got != f.MD5 {
 			t.Errorf("%s: MD5 %s, table says %s", path, got, f.MD5)
 		}
+	}
+}
+
+// The prepared CIFAR-10 copy (see /work/shared/datasets: the official binary
+// format, pixels re-encoded from JPEGs) or the official one.
+func TestRealCIFAR10(t *testing.T) {
+	dir := realDataDir(t)
+	start := time.Now()
+	train, test, err := Load(context.Background(), "cifar10", dir, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("loaded CIFAR-10 in %v", time.Since(start))
+	if train.N != 50000 || test.N != 10000 || train.C != 3 || train.H != 32 || train.W != 32 ||
+		len(train.Images) != 50000*3072 || len(test.Images) != 10000*3072 || train.Name != "cifar10 train" {
+		t.Fatalf("got %q: %d/%d images of %dx%dx%d", train.Name, train.N, test.N, train.C, train.H, train.W)
+	}
+	// Load succeeded, so batches.meta.txt names these classes.
+	info, _ := Lookup("cifar10")
+	if want := []string{"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}; !slices.Equal(info.Classes, want) {
+		t.Errorf("classes %v", info.Classes)
+	}
+	hist := func(labels []uint8) []int {
+		h := make([]int, 10)
+		for _, l := range labels {
+			h[l]++
+		}
+		return h
+	}
+	if got := hist(train.Labels); !slices.Equal(got, slices.Repeat([]int{5000}, 10)) {
+		t.Errorf("train label histogram %v, want 5000 per class", got)
+	}
+	if got := hist(test.Labels); !slices.Equal(got, slices.Repeat([]int{1000}, 10)) {
+		t.Errorf("test label histogram %v, want 1000 per class", got)
+	}
+	// Per-channel pixel means of the training set are the table's means
+	// (0.4914, 0.4822, 0.4465); a swapped plane or misaligned record would
+	// show. The table's stds are not the pixel stds (about 0.247, 0.243,
+	// 0.261), so those are only logged.
+	for c := range 3 {
+		var sum, sumSq float64
+		for i := range train.N {
+			for _, b := range train.Images[i*3072+c*1024 : i*3072+(c+1)*1024] {
+				x := float64(b) / 255
+				sum += x
+				sumSq += x * x
+			}
+		}
+		n := float64(train.N * 1024)
+		mean := sum / n
+		std := math.Sqrt(sumSq/n - mean*mean)
+		t.Logf("channel %d: mean %.4f std %.4f", c, mean, std)
+		if math.Abs(mean-float64(info.Mean[c])) > 0.002 {
+			t.Errorf("channel %d: pixel mean %.4f, table says %v", c, mean, info.Mean[c])
+		}
+		if std < 0.2 || std > 0.3 {
+			t.Errorf("channel %d: pixel std %.4f is implausible", c, std)
+		}
+	}
+	// The test split's pixels are not the training split's.
+	if slices.Equal(test.Images[:3072], train.Images[:3072]) {
+		t.Error("the first test image equals the first training image")
 	}
 }

@@ -33,47 +33,134 @@ var defaultClient = &http.Client{
 	},
 }
 
-// fetch downloads the missing files of d into dir, trying the mirrors in
-// order for each file. It stops at the first file no mirror could provide:
-// when that happens the machine is usually offline, and trying the remaining
-// files would only multiply the timeouts.
+// fetch downloads the missing files of d into dir, each from the first mirror
+// that serves it intact or, for a dataset that ships as an archive, the
+// archive once, unpacking the missing files from it. It stops at the first
+// file no mirror could provide: when that happens the machine is usually
+// offline, and trying the remaining files would only multiply the timeouts.
 func fetch(ctx context.Context, d *dataset, dir string, missing []remoteFile, opt LoadOptions) error {
-	client := opt.Client
-	if client == nil {
-		client = defaultClient
+	f := &fetcher{ctx: ctx, d: d, client: opt.Client, mirrors: opt.Mirrors, prog: newProgress(opt.Progress)}
+	if f.client == nil {
+		f.client = defaultClient
 	}
-	mirrors := opt.Mirrors
-	if len(mirrors) == 0 {
-		mirrors = d.mirrors
+	if len(f.mirrors) == 0 {
+		f.mirrors = d.mirrors
 	}
-	prog := newProgress(opt.Progress)
-	for i, f := range missing {
-		failed := &downloadError{file: f.Name}
-		if len(mirrors) == 0 {
-			failed.attempts = append(failed.attempts, errors.New("no mirror known"))
-		}
-		done := false
-		for _, m := range mirrors {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("%s: download cancelled: %w", d.info.Name, err)
-			}
-			u := strings.TrimSuffix(m, "/") + "/" + f.Name
-			err := fetchFile(ctx, client, u, filepath.Join(dir, f.Name), f.MD5, prog, d.info.Name+": "+f.Name)
-			if err == nil {
-				done = true
-				break
-			}
-			if ctx.Err() != nil {
-				return fmt.Errorf("%s: download cancelled: %w", d.info.Name, ctx.Err())
-			}
-			failed.attempts = append(failed.attempts, fmt.Errorf("%s: %w", u, err))
-			prog.line(fmt.Sprintf("%s: %s: %v", d.info.Name, u, err))
-		}
-		if !done {
-			return &missingError{d: d, dir: dir, missing: missing[i:], cause: failed}
+	if d.archive != nil {
+		return f.fetchArchive(dir, missing)
+	}
+	for i, file := range missing {
+		err := f.fromMirrors(file.Name, func(u string) error {
+			return fetchFile(ctx, f.client, u, filepath.Join(dir, file.Name), file.MD5, f.prog, d.info.Name+": "+file.Name)
+		})
+		if err != nil {
+			return f.failed(err, dir, missing[i:])
 		}
 	}
 	return nil
+}
+
+// fetcher holds what the downloads of one Load share.
+type fetcher struct {
+	ctx     context.Context
+	d       *dataset
+	client  *http.Client
+	mirrors []string
+	prog    *progress
+}
+
+// fromMirrors calls get with the URL of name on each mirror in turn until a
+// call succeeds. It returns a *downloadError with every failure, or, once ctx
+// is done, an error matching ctx.Err().
+func (f *fetcher) fromMirrors(name string, get func(u string) error) error {
+	failed := &downloadError{file: name}
+	if len(f.mirrors) == 0 {
+		failed.attempts = append(failed.attempts, errors.New("no mirror known"))
+	}
+	for _, m := range f.mirrors {
+		if err := f.cancelled(); err != nil {
+			return err
+		}
+		u := fileURL(m, name)
+		err := get(u)
+		if err == nil {
+			return nil
+		}
+		if err := f.cancelled(); err != nil {
+			return err
+		}
+		failed.attempts = append(failed.attempts, fmt.Errorf("%s: %w", u, err))
+		f.prog.line(fmt.Sprintf("%s: %s: %v", f.d.info.Name, u, err))
+	}
+	return failed
+}
+
+func (f *fetcher) cancelled() error {
+	if err := f.ctx.Err(); err != nil {
+		return fmt.Errorf("%s: download cancelled: %w", f.d.info.Name, err)
+	}
+	return nil
+}
+
+// failed turns the error of fromMirrors into the one Load reports: a
+// cancellation as it is, anything else as the files still missing.
+func (f *fetcher) failed(err error, dir string, missing []remoteFile) error {
+	if f.ctx.Err() != nil {
+		return err
+	}
+	return &missingError{d: f.d, dir: dir, missing: missing, cause: err}
+}
+
+// fetchArchive downloads the dataset's archive into a temporary file in dir,
+// verifying its MD5 on the way, unpacks the missing files from it and
+// removes it.
+func (f *fetcher) fetchArchive(dir string, missing []remoteFile) error {
+	a, name := f.d.archive, f.d.info.Name
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+a.Name+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("%s: temporary file for %s: %w", name, a.Name, err)
+	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}()
+	var from string
+	err = f.fromMirrors(a.Name, func(u string) error {
+		from = u
+		return fetchURL(f.ctx, f.client, u, a.MD5, f.prog, name+": "+a.Name, func(fill func(io.Writer) error) error {
+			// Start over: a mirror that failed may have left part of its copy.
+			if err := tmp.Truncate(0); err != nil {
+				return err
+			}
+			if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+			return fill(tmp)
+		})
+	})
+	if err != nil {
+		return f.failed(err, dir, missing)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("%s: %s: %w", name, tmp.Name(), err)
+	}
+	if err := unpack(f.ctx, tmp, a.Dir, dir, missing); err != nil {
+		return f.failed(fmt.Errorf("unpack %s from %s: %w", a.Name, from, err), dir, missing)
+	}
+	names := make([]string, len(missing))
+	for i, m := range missing {
+		names[i] = m.Name
+	}
+	f.prog.line(fmt.Sprintf("%s: unpacked %s into %s", name, strings.Join(names, ", "), dir))
+	return nil
+}
+
+// fileURL is the URL of file name on the mirror with base URL base.
+func fileURL(base, name string) string {
+	return strings.TrimSuffix(base, "/") + "/" + name
 }
 
 // downloadError collects why every mirror failed for one file.
@@ -95,6 +182,15 @@ func (e *downloadError) Unwrap() []error { return e.attempts }
 // fetchFile downloads one file to path, verifying its MD5 on the way. The
 // file appears only when it is complete and verified.
 func fetchFile(ctx context.Context, client *http.Client, u, path, wantMD5 string, prog *progress, label string) error {
+	return fetchURL(ctx, client, u, wantMD5, prog, label, func(fill func(io.Writer) error) error {
+		return atomicfile.Write(path, fill)
+	})
+}
+
+// fetchURL downloads u. store decides where the bytes go: it calls fill with
+// a writer, and fill copies the body there, failing if the MD5 of what it
+// copied is not wantMD5.
+func fetchURL(ctx context.Context, client *http.Client, u, wantMD5 string, prog *progress, label string, store func(fill func(io.Writer) error) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
@@ -114,7 +210,7 @@ func fetchFile(ctx context.Context, client *http.Client, u, path, wantMD5 string
 	}
 	h := md5.New()
 	prog.start(label, resp.ContentLength)
-	err = atomicfile.Write(path, func(w io.Writer) error {
+	err = store(func(w io.Writer) error {
 		if _, err := io.Copy(io.MultiWriter(w, h, prog), resp.Body); err != nil {
 			return err
 		}

@@ -264,11 +264,28 @@ func TestMirrorTable(t *testing.T) {
 	if !slices.Equal(m.mirrors, want) {
 		t.Errorf("mnist mirrors %v", m.mirrors)
 	}
+	isMD5 := func(s string) bool { return len(s) == 32 && strings.Trim(s, "0123456789abcdef") == "" }
 	for _, d := range table {
+		if d.archive != nil {
+			if !isMD5(d.archive.MD5) {
+				t.Errorf("%s %s: MD5 %q is not 32 lower-case hex digits", d.info.Name, d.archive.Name, d.archive.MD5)
+			}
+			for _, f := range d.files {
+				if f.MD5 != "" {
+					t.Errorf("%s %s: an archive member has an MD5 of its own, which nothing checks", d.info.Name, f.Name)
+				}
+			}
+			continue
+		}
 		for _, f := range d.files {
-			if len(f.MD5) != 32 || strings.ToLower(f.MD5) != f.MD5 {
+			if !isMD5(f.MD5) {
 				t.Errorf("%s %s: MD5 %q is not 32 lower-case hex digits", d.info.Name, f.Name, f.MD5)
 			}
 		}
+	}
+	c, _ := lookup("cifar10")
+	if got := fileURL(c.mirrors[0], c.archive.Name); got != "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz" ||
+		c.archive.MD5 != "c32a1d4ab5d03f1284b67883e8d87530" || c.archive.Dir != "cifar-10-batches-bin" || c.dir != "cifar-10-batches-bin" {
+		t.Errorf("cifar10 archive %s, %+v, folder %s", got, c.archive, c.dir)
 	}
 }

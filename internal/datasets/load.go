@@ -101,9 +101,13 @@ func (e *missingError) Error() string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: missing files in %s: %s", e.d.info.Name, e.dir, strings.Join(names, ", "))
-	if e.cause != nil {
+	switch a := e.d.archive; {
+	case e.cause != nil:
 		fmt.Fprintf(&b, "; download failed (%v)", e.cause)
-	} else if len(e.d.mirrors) > 0 {
+	case len(e.d.mirrors) == 0:
+	case a != nil:
+		fmt.Fprintf(&b, " (they are in the %s/ folder of the official archive %s)", a.Dir, fileURL(e.d.mirrors[0], a.Name))
+	default:
 		fmt.Fprintf(&b, " (official copies: %s)", e.d.mirrors[0])
 	}
 	b.WriteString(". Put the official files there, or set --data-dir / $CNNTRAIN_DATA to a folder that has them.")

@@ -11,7 +11,7 @@ import (
 )
 
 func TestNamesAndLookup(t *testing.T) {
-	if got, want := Names(), []string{"fashion-mnist", "mnist"}; !slices.Equal(got, want) {
+	if got, want := Names(), []string{"cifar10", "fashion-mnist", "mnist"}; !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
 	m, err := Lookup("mnist")
@@ -29,9 +29,31 @@ func TestNamesAndLookup(t *testing.T) {
 	if f.Mean[0] != 0.2860 || f.Std[0] != 0.3530 || len(f.Classes) != 10 || f.Classes[0] != "T-shirt/top" || f.Classes[9] != "Ankle boot" {
 		t.Errorf("fashion-mnist info: %+v", f)
 	}
+	if m.ShortClasses != nil || f.ShortClasses != nil {
+		t.Errorf("the MNISTs have no short class names: %v, %v", m.ShortClasses, f.ShortClasses)
+	}
+	c, err := Lookup("cifar10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.C != 3 || c.H != 32 || c.W != 32 || c.TrainSize != 50000 || c.TestSize != 10000 ||
+		!slices.Equal(c.Mean, []float32{0.4914, 0.4822, 0.4465}) || !slices.Equal(c.Std, []float32{0.2023, 0.1994, 0.2010}) {
+		t.Errorf("cifar10 info: %+v", c)
+	}
+	if want := []string{"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}; !slices.Equal(c.Classes, want) {
+		t.Errorf("cifar10 classes %v", c.Classes)
+	}
+	// The notebooks' classes = ('plane', 'car', 'bird', ...).
+	if want := []string{"plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}; !slices.Equal(c.ShortClasses, want) {
+		t.Errorf("cifar10 short classes %v", c.ShortClasses)
+	}
 	// Lookup hands out copies: changing them must not change the table.
 	m.Classes[0], m.Mean[0] = "changed", 42
+	c.ShortClasses[0], c.Std[2] = "changed", 42
 	if again, _ := Lookup("mnist"); again.Classes[0] != "0 - zero" || again.Mean[0] != 0.1307 {
+		t.Errorf("Lookup result aliases the table: %+v", again)
+	}
+	if again, _ := Lookup("cifar10"); again.ShortClasses[0] != "plane" || again.Std[2] != 0.2010 {
 		t.Errorf("Lookup result aliases the table: %+v", again)
 	}
 }

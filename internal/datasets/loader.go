@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"sync"
 )
 
@@ -84,9 +85,23 @@ type LoaderConfig struct {
 	// DropLast drops a final partial batch; otherwise it is kept (60000
 	// images in batches of 64 give 938 batches, the last one of 32).
 	DropLast bool
-	// Augment, if set, is applied to each image after normalization, with a
-	// generator drawn from (Seed, epoch) so augmentation is reproducible too.
-	Augment func(dst []float32, c, h, w int, rng *rand.Rand)
+
+	// RandomCrop, if positive, is torchvision's RandomCrop((H, W),
+	// padding=RandomCrop): each image is padded with RandomCrop zero bytes
+	// on every side and an HxW window is cut out of that at a random
+	// offset. As in torchvision it works on the raw bytes, before
+	// normalization, so a padding pixel comes out as (0-mean)/std, not 0.
+	// At most min(H, W).
+	RandomCrop int
+	// RandomFlip mirrors each image left-right with probability 1/2, after
+	// the crop: torchvision's RandomHorizontalFlip().
+	//
+	// The random draws come from (Seed, epoch) alone, image after image in
+	// epoch order: the crop's top offset, then its left offset, each uniform
+	// in 0..2*RandomCrop, then the flip. So augmentation is reproducible,
+	// and the same whether Shuffle is on or not. With Permute, pixels are
+	// permuted after augmentation.
+	RandomFlip bool
 }
 
 // Loader serves a Split as batches of normalized float32 images.
@@ -96,6 +111,7 @@ type Loader struct {
 	hw, chw    int
 	lut        [][256]float32 // per channel: the float value of each byte
 	perm       []int          // nil when no (or the identity) permutation
+	augment    bool           // RandomCrop or RandomFlip is on
 	numBatches int
 
 	mu    sync.Mutex
@@ -106,11 +122,13 @@ type Loader struct {
 // the consumer holds.
 const prefetch = 2
 
-// epochBuffers is the memory an epoch works in: the sample order and a ring
-// of batch slots, one held by the consumer and up to prefetch in flight.
+// epochBuffers is the memory an epoch works in: the sample order, a ring of
+// batch slots, one held by the consumer and up to prefetch in flight, and the
+// producer's scratch image for augmentation (nil without).
 type epochBuffers struct {
-	order []int
-	slots [prefetch + 1]*slot
+	order   []int
+	slots   [prefetch + 1]*slot
+	scratch []uint8
 }
 
 // slot is one reusable batch. The backing arrays are kept apart from the
@@ -190,6 +208,11 @@ func NewLoader(s *Split, cfg LoaderConfig) (*Loader, error) {
 	}
 	l.cfg.Permute = l.perm
 
+	if pad, limit := cfg.RandomCrop, min(s.H, s.W); pad < 0 || pad > limit {
+		return nil, fmt.Errorf("loader: random crop padding %d, must be in 0..%d (the shorter image side)", pad, limit)
+	}
+	l.augment = cfg.RandomCrop > 0 || cfg.RandomFlip
+
 	l.numBatches = s.N / cfg.BatchSize
 	if !cfg.DropLast && s.N%cfg.BatchSize != 0 {
 		l.numBatches++
@@ -225,7 +248,7 @@ func (l *Loader) Epoch(epoch int) iter.Seq[*Batch] {
 		}
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
-		wg.Go(func() { l.produce(epoch, buf.order, free, ready, stop) })
+		wg.Go(func() { l.produce(epoch, buf, free, ready, stop) })
 		// Runs on normal end, early break and panic alike, and waits, so no
 		// goroutine outlives the loop and the buffers are idle when returned.
 		defer func() {
@@ -248,12 +271,10 @@ func (l *Loader) Epoch(epoch int) iter.Seq[*Batch] {
 
 // produce fills batches in order and hands them to the consumer until the
 // epoch is done or stop is closed.
-func (l *Loader) produce(epoch int, order []int, free <-chan *slot, ready chan<- *slot, stop <-chan struct{}) {
+func (l *Loader) produce(epoch int, buf *epochBuffers, free <-chan *slot, ready chan<- *slot, stop <-chan struct{}) {
 	defer close(ready)
-	var rng *rand.Rand
-	if l.cfg.Augment != nil {
-		rng = rand.New(rand.NewPCG(l.cfg.Seed^augmentSalt, uint64(epoch)))
-	}
+	var rng rand.PCG
+	rng.Seed(l.cfg.Seed^augmentSalt, uint64(epoch))
 	for i := range l.numBatches {
 		var s *slot
 		select {
@@ -261,7 +282,7 @@ func (l *Loader) produce(epoch int, order []int, free <-chan *slot, ready chan<-
 		case <-stop:
 			return
 		}
-		l.fill(s, i, order, rng)
+		l.fill(s, i, buf.order, buf.scratch, &rng)
 		select {
 		case ready <- s:
 		case <-stop:
@@ -270,32 +291,82 @@ func (l *Loader) produce(epoch int, order []int, free <-chan *slot, ready chan<-
 	}
 }
 
-// fill computes batch i of the epoch into sl.
-func (l *Loader) fill(sl *slot, i int, order []int, rng *rand.Rand) {
-	s, chw, hw := l.split, l.chw, l.hw
+// fill computes batch i of the epoch into sl. With augmentation on, each
+// image is cropped and flipped into scratch first, drawing from rng.
+func (l *Loader) fill(sl *slot, i int, order []int, scratch []uint8, rng *rand.PCG) {
+	s, chw := l.split, l.chw
 	start := i * l.cfg.BatchSize
 	size := min(l.cfg.BatchSize, len(order)-start)
 	b := &sl.batch
 	*b = Batch{Images: sl.images[:size*chw], Labels: sl.labels[:size], Size: size, Index: i}
 	for j, idx := range order[start : start+size] {
-		src := s.Images[idx*chw : (idx+1)*chw]
-		dst := b.Images[j*chw : (j+1)*chw]
-		for c := range s.C {
-			lut := &l.lut[c]
-			in, out := src[c*hw:(c+1)*hw], dst[c*hw:(c+1)*hw]
-			if l.perm == nil {
-				for p, v := range in {
-					out[p] = lut[v]
-				}
-			} else {
-				for p, q := range l.perm {
-					out[p] = lut[in[q]]
-				}
+		img := s.Images[idx*chw : (idx+1)*chw]
+		if l.augment {
+			top, left, flip := l.drawAugment(rng)
+			cropFlip(scratch, img, s.C, s.H, s.W, l.cfg.RandomCrop, top, left, flip)
+			img = scratch
+		}
+		l.normalize(b.Images[j*chw:(j+1)*chw], img)
+		b.Labels[j] = s.Labels[idx]
+	}
+}
+
+// normalize turns one image of bytes into floats through the lookup table,
+// permuting the pixels if asked to.
+func (l *Loader) normalize(dst []float32, src []uint8) {
+	hw := l.hw
+	for c := range l.split.C {
+		lut := &l.lut[c]
+		in, out := src[c*hw:(c+1)*hw], dst[c*hw:(c+1)*hw]
+		if l.perm == nil {
+			for p, v := range in {
+				out[p] = lut[v]
+			}
+		} else {
+			for p, q := range l.perm {
+				out[p] = lut[in[q]]
 			}
 		}
-		b.Labels[j] = s.Labels[idx]
-		if l.cfg.Augment != nil {
-			l.cfg.Augment(dst, s.C, s.H, s.W, rng)
+	}
+}
+
+// drawAugment draws the augmentation of one image: the crop offsets into the
+// padded image (pad, pad when there is no crop: the image itself) and
+// whether to flip. The order of the draws is part of reproducibility.
+func (l *Loader) drawAugment(rng *rand.PCG) (top, left int, flip bool) {
+	pad := l.cfg.RandomCrop
+	top, left = pad, pad
+	if pad > 0 {
+		n := uint64(2*pad + 1)
+		top = int(uniform(rng, n))
+		left = int(uniform(rng, n))
+	}
+	flip = l.cfg.RandomFlip && uniform(rng, 2) == 1
+	return top, left, flip
+}
+
+// cropFlip writes into dst the h x w window at offset (top, left) of src
+// (c planes of h x w bytes) padded with pad zero bytes on every side,
+// mirrored left-right if flip. Offset (pad, pad) without flip copies src.
+func cropFlip(dst, src []uint8, c, h, w, pad, top, left int, flip bool) {
+	dy, dx := top-pad, left-pad // output pixel (y, x) comes from (y+dy, x+dx)
+	x0 := min(max(-dx, 0), w)   // the output columns [x0, x1) have a source
+	x1 := max(min(w-dx, w), 0)
+	for ch := range c {
+		for y := range h {
+			out := dst[(ch*h+y)*w : (ch*h+y+1)*w]
+			sy := y + dy
+			if sy < 0 || sy >= h || x0 >= x1 {
+				clear(out)
+				continue
+			}
+			in := src[(ch*h+sy)*w : (ch*h+sy+1)*w]
+			clear(out[:x0])
+			copy(out[x0:x1], in[x0+dx:x1+dx])
+			clear(out[x1:])
+			if flip {
+				slices.Reverse(out)
+			}
 		}
 	}
 }
@@ -325,6 +396,9 @@ func (l *Loader) takeBuffers() *epochBuffers {
 		return buf
 	}
 	buf = &epochBuffers{order: make([]int, l.split.N)}
+	if l.augment {
+		buf.scratch = make([]uint8, l.chw)
+	}
 	for i := range buf.slots {
 		buf.slots[i] = &slot{
 			images: make([]float32, l.cfg.BatchSize*l.chw),

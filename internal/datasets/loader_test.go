@@ -1,7 +1,6 @@
 package datasets
 
 import (
-	"math/rand/v2"
 	"runtime"
 	"slices"
 	"strings"
@@ -278,41 +277,6 @@ func TestLoaderEarlyBreakDoesNotLeak(t *testing.T) {
 	}
 }
 
-func TestLoaderAugment(t *testing.T) {
-	s := fakeSplit(40, 2, 3, 3)
-	calls := 0
-	aug := func(dst []float32, c, h, w int, rng *rand.Rand) {
-		calls++
-		if len(dst) != c*h*w || c != 2 || h != 3 || w != 3 {
-			t.Errorf("augment called with len %d, %dx%dx%d", len(dst), c, h, w)
-		}
-		dst[len(dst)-1] = rng.Float32()
-	}
-	l, err := NewLoader(s, LoaderConfig{BatchSize: 16, Shuffle: true, Seed: 5, Augment: aug})
-	if err != nil {
-		t.Fatal(err)
-	}
-	noise := func(epoch int) []float32 {
-		var out []float32
-		for b := range l.Epoch(epoch) {
-			for j := range b.Size {
-				out = append(out, b.Images[(j+1)*18-1])
-			}
-		}
-		return out
-	}
-	e0 := noise(0)
-	if calls != 40 {
-		t.Errorf("augment called %d times for 40 images", calls)
-	}
-	if !slices.Equal(e0, noise(0)) {
-		t.Error("augmentation of the same epoch is not reproducible")
-	}
-	if slices.Equal(e0, noise(1)) {
-		t.Error("augmentation is the same in epochs 0 and 1")
-	}
-}
-
 // After the first epoch the loader reuses its buffers: the allocations of an
 // epoch do not grow with the number of batches.
 func TestLoaderSteadyStateAllocations(t *testing.T) {
@@ -355,6 +319,8 @@ func TestNewLoaderRejectsBadConfig(t *testing.T) {
 		{"perm length", s, LoaderConfig{BatchSize: 2, Normalize: norm, Permute: []int{0, 1, 2}}, "3 entries"},
 		{"perm range", s, LoaderConfig{BatchSize: 2, Normalize: norm, Permute: []int{0, 1, 2, 4}}, "entry 3 is 4"},
 		{"perm repeat", s, LoaderConfig{BatchSize: 2, Normalize: norm, Permute: []int{0, 1, 1, 3}}, "repeats pixel 1"},
+		{"negative crop", s, LoaderConfig{BatchSize: 2, RandomCrop: -1}, "random crop padding -1, must be in 0..2"},
+		{"crop too wide", s, LoaderConfig{BatchSize: 2, RandomCrop: 3}, "random crop padding 3, must be in 0..2"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
