@@ -86,3 +86,84 @@ func TestGradientsCrossEntropy(t *testing.T) {
 	model := Sequential{NewLinear("fc1", 6, 5, rng), ReLU{}, NewLinear("fc2", 5, 3, rng)}
 	checkGradients(t, model, CrossEntropy, tensor.Shape{4, 1, 2, 3}, 3)
 }
+
+func TestGradientsBatchNorm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	bn := NewBatchNorm2d("features.1", 3)
+	for i := range 3 { // not the identity init, so γ and β matter
+		bn.Weight.Data()[i] = 0.5 + float32(i)
+		bn.Bias.Data()[i] = float32(i) - 1
+	}
+	model := Sequential{
+		NewConv2d("features.0", 2, 3, 3, 1, rng),
+		bn,
+		ReLU{},
+		MaxPool2d{Size: 2},
+		NewLinear("classifier", 3*2*2, 4, rng),
+	}
+	checkGradients(t, model, CrossEntropy, tensor.Shape{4, 2, 4, 4}, 4)
+}
+
+func TestBatchNormTrainAndEval(t *testing.T) {
+	bn := NewBatchNorm2d("bn", 2)
+	// Channel 0 holds 1..8, channel 1 holds 10·(1..8): N=2, H=W=2.
+	x := make([]float32, 16)
+	for i := range 2 {
+		for j := range 4 {
+			x[i*8+j] = float32(i*4 + j + 1)
+			x[i*8+4+j] = 10 * float32(i*4+j+1)
+		}
+	}
+	train, err := Compile(Sequential{bn}, tensor.Shape{2, 2, 2, 2}, NetOptions{Training: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := train.Run(x, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Batch mean 4.5, biased variance 5.25 (unbiased 6) for channel 0.
+	out := train.Output()
+	want0 := float32((1 - 4.5) / math.Sqrt(5.25+1e-5))
+	if math.Abs(float64(out[0]-want0)) > 1e-6 {
+		t.Errorf("train output %v, want %v", out[0], want0)
+	}
+	// running ← 0.9·running + 0.1·batch, with the unbiased variance.
+	if got := bn.RunningMean.Data(); math.Abs(float64(got[0])-0.45) > 1e-6 || math.Abs(float64(got[1])-4.5) > 1e-5 {
+		t.Errorf("running_mean %v, want [0.45 4.5]", got)
+	}
+	if got := bn.RunningVar.Data(); math.Abs(float64(got[0])-(0.9+0.6)) > 1e-6 || math.Abs(float64(got[1])-(0.9+60)) > 1e-4 {
+		t.Errorf("running_var %v, want [1.5 60.9]", got)
+	}
+	if got := bn.NumBatchesTracked.Data()[0]; got != 1 {
+		t.Errorf("num_batches_tracked %v, want 1", got)
+	}
+
+	eval, err := Compile(Sequential{bn}, tensor.Shape{2, 2, 2, 2}, NetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eval.Run(x, nil); err != nil {
+		t.Fatal(err)
+	}
+	wantEval := float32((1 - 0.45) / math.Sqrt(1.5+1e-5))
+	if got := eval.Output()[0]; math.Abs(float64(got-wantEval)) > 1e-6 {
+		t.Errorf("eval output %v, want %v (running statistics)", got, wantEval)
+	}
+	if got := bn.NumBatchesTracked.Data()[0]; got != 1 {
+		t.Errorf("eval changed num_batches_tracked to %v", got)
+	}
+
+	frozen, err := Compile(Sequential{bn}, tensor.Shape{2, 2, 2, 2}, NetOptions{BatchStatsAtTest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := frozen.Run(x, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := frozen.Output()[0]; math.Abs(float64(got-want0)) > 1e-6 {
+		t.Errorf("batch-stats-at-test output %v, want %v (batch statistics)", got, want0)
+	}
+	if got := bn.RunningMean.Data()[0]; math.Abs(float64(got)-0.45) > 1e-6 {
+		t.Errorf("batch-stats-at-test moved running_mean to %v", got)
+	}
+}

@@ -16,10 +16,25 @@ import (
 type Param struct {
 	Name  string
 	Value *tensor.Dense
-	// Trainable is false for buffers such as BatchNorm's running statistics,
-	// which are saved and loaded but get no gradient.
-	Trainable bool
+	Kind  ParamKind
 }
+
+// ParamKind says how a state_dict entry is trained and saved.
+type ParamKind int
+
+const (
+	// Trainable parameters get gradients and optimizer updates.
+	Trainable ParamKind = iota
+	// Buffer is a float32 statistic (BatchNorm's running mean and variance):
+	// saved and loaded, never differentiated.
+	Buffer
+	// Counter is a count kept as one float32 value (exact to 2²⁴) and saved as
+	// a 0-dimensional int64, as PyTorch saves num_batches_tracked.
+	Counter
+)
+
+// Trainable says whether p gets gradients.
+func (p *Param) Trainable() bool { return p.Kind == Trainable }
 
 // Data is the parameter's values in C order.
 func (p *Param) Data() []float32 { return p.Value.Data().([]float32) }
@@ -28,7 +43,7 @@ func (p *Param) Data() []float32 { return p.Value.Data().([]float32) }
 func (p *Param) Shape() tensor.Shape { return p.Value.Shape() }
 
 func newParam(name string, shape ...int) *Param {
-	return &Param{Name: name, Value: tensor.New(tensor.WithShape(shape...), tensor.Of(tensor.Float32)), Trainable: true}
+	return &Param{Name: name, Value: tensor.New(tensor.WithShape(shape...), tensor.Of(tensor.Float32)), Kind: Trainable}
 }
 
 // Layer is one step of a model's forward pass.
@@ -44,7 +59,11 @@ type Layer interface {
 type Builder struct {
 	Graph    *G.ExprGraph
 	Training bool
-	nodes    map[*Param]*G.Node
+	// BatchStatsAtTest makes BatchNorm in an evaluation graph normalize with
+	// the batch's statistics (leaving the running ones alone), as a notebook
+	// that never calls model.eval() does.
+	BatchStatsAtTest bool
+	nodes            map[*Param]*G.Node
 	// dataInputs are nodes that never need a gradient (images, labels).
 	dataInputs map[*G.Node]bool
 }
@@ -54,13 +73,17 @@ func NewBuilder(training bool) *Builder {
 	return &Builder{Graph: G.NewGraph(), Training: training, nodes: map[*Param]*G.Node{}, dataInputs: map[*G.Node]bool{}}
 }
 
-// Node returns p's node in this graph, bound to p's value.
+// Node returns p's node in this graph, bound to p's value. Buffers are
+// inputs without gradients.
 func (b *Builder) Node(p *Param) *G.Node {
 	if n, ok := b.nodes[p]; ok {
 		return n
 	}
 	n := G.NodeFromAny(b.Graph, p.Value, G.WithName(p.Name))
 	b.nodes[p] = n
+	if !p.Trainable() {
+		b.dataInputs[n] = true
+	}
 	return n
 }
 
@@ -166,6 +189,48 @@ func (LogSoftmax) Forward(b *Builder, x *G.Node) (*G.Node, error) {
 }
 func (LogSoftmax) Params() []*Param { return nil }
 
+// BatchNorm2d is nn.BatchNorm2d(C) with eps 1e-5 and momentum 0.1: γ = 1,
+// β = 0, running mean 0, running variance 1, as PyTorch initialises them.
+type BatchNorm2d struct {
+	Weight, Bias, RunningMean, RunningVar, NumBatchesTracked *Param
+	Eps, Momentum                                            float64
+}
+
+// NewBatchNorm2d makes a BatchNorm2d whose state_dict entries are
+// prefix.{weight,bias,running_mean,running_var,num_batches_tracked}.
+func NewBatchNorm2d(prefix string, channels int) *BatchNorm2d {
+	bn := &BatchNorm2d{
+		Weight:            newParam(prefix+".weight", channels),
+		Bias:              newParam(prefix+".bias", channels),
+		RunningMean:       newParam(prefix+".running_mean", channels),
+		RunningVar:        newParam(prefix+".running_var", channels),
+		NumBatchesTracked: newParam(prefix+".num_batches_tracked", 1),
+		Eps:               1e-5,
+		Momentum:          0.1,
+	}
+	bn.RunningMean.Kind, bn.RunningVar.Kind, bn.NumBatchesTracked.Kind = Buffer, Buffer, Counter
+	for i := range channels {
+		bn.Weight.Data()[i] = 1
+		bn.RunningVar.Data()[i] = 1
+	}
+	return bn
+}
+
+func (bn *BatchNorm2d) Forward(b *Builder, x *G.Node) (*G.Node, error) {
+	k := &batchNormKernel{eps: bn.Eps, momentum: bn.Momentum, mode: bnEval, numBatches: bn.NumBatchesTracked}
+	switch {
+	case b.Training:
+		k.mode = bnTrain
+	case b.BatchStatsAtTest:
+		k.mode = bnBatchStatsFrozen
+	}
+	return b.apply(k, x, b.Node(bn.Weight), b.Node(bn.Bias), b.Node(bn.RunningMean), b.Node(bn.RunningVar))
+}
+
+func (bn *BatchNorm2d) Params() []*Param {
+	return []*Param{bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, bn.NumBatchesTracked}
+}
+
 // LossKind names the loss a model trains with.
 type LossKind string
 
@@ -202,7 +267,7 @@ func initDefault(rng *rand.Rand, fanIn int, weight, bias *Param) {
 func CountParams(ps []*Param) int {
 	n := 0
 	for _, p := range ps {
-		if p.Trainable {
+		if p.Trainable() {
 			n += p.Value.Shape().TotalSize()
 		}
 	}

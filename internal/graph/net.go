@@ -25,10 +25,12 @@ type Net struct {
 
 // NetOptions say what a Net computes beyond the forward pass.
 type NetOptions struct {
-	Training  bool     // training-mode layers (BatchNorm uses batch statistics)
-	Loss      LossKind // "" for a forward-only net
-	Gradients bool     // add the backward pass for every trainable parameter
-	InputGrad bool     // also differentiate with respect to the input images
+	Training bool // training-mode layers (BatchNorm uses batch statistics)
+	// BatchStatsAtTest: BatchNorm of a non-training net uses batch statistics.
+	BatchStatsAtTest bool
+	Loss             LossKind // "" for a forward-only net
+	Gradients        bool     // add the backward pass for every trainable parameter
+	InputGrad        bool     // also differentiate with respect to the input images
 }
 
 // Compile builds model into a fresh graph for inputs of the given shape
@@ -38,6 +40,7 @@ func Compile(model Layer, inputShape tensor.Shape, opt NetOptions) (*Net, error)
 		return nil, fmt.Errorf("compile: gradients need a loss")
 	}
 	b := NewBuilder(opt.Training)
+	b.BatchStatsAtTest = opt.BatchStatsAtTest
 	n := &Net{
 		builder: b,
 		images:  tensor.New(tensor.WithShape(inputShape...), tensor.Of(tensor.Float32)),
@@ -58,7 +61,7 @@ func Compile(model Layer, inputShape tensor.Shape, opt NetOptions) (*Net, error)
 	if opt.Gradients {
 		wrt := G.Nodes{}
 		for _, p := range model.Params() {
-			if p.Trainable {
+			if p.Trainable() {
 				n.params = append(n.params, p)
 				wrt = append(wrt, b.Node(p))
 			}

@@ -12,6 +12,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -40,9 +41,10 @@ func (in Input) String() string {
 // Config holds the options of every model; each model reads its own and
 // treats zero as its notebook default.
 type Config struct {
-	Hidden   int    // mlp: width of both hidden layers (notebook: 8)
-	Features int    // cnn on 1-channel input: feature maps of both convolutions (notebook: 6)
-	Seed     uint64 // initialisation seed
+	Hidden   int     // mlp: width of both hidden layers (notebook: 8)
+	Features int     // cnn on 1-channel input: feature maps of both convolutions (notebook: 6)
+	Width    float64 // vgg: channel multiplier (1 or 0: the real widths)
+	Seed     uint64  // initialisation seed
 }
 
 // Model is a built network with its parameters initialised.
@@ -70,8 +72,10 @@ type entry struct {
 }
 
 var registry = map[string]entry{
-	"mlp": {"the notebook's FC2Layer: two hidden ReLU layers (--hidden, default 8)", buildMLP},
-	"cnn": {"the notebook's CNN: two 5x5 convolutions with max-pooling, then two linear layers (--features, default 6)", buildCNN},
+	"mlp":   {"the notebook's FC2Layer: two hidden ReLU layers (--hidden, default 8)", buildMLP},
+	"cnn":   {"on 1-channel images the MNIST notebook's CNN (--features, default 6); on 3-channel images the CIFAR-10 notebook's LeNet", buildCNN},
+	"vgg11": {"VGG11 with BatchNorm: the CIFAR-10 notebook's \"VGG16\" (--width scales the channels)", buildVGG(vggCfg11)},
+	"vgg16": {"VGG16 with BatchNorm, the real one (--width scales the channels)", buildVGG(vggCfg16)},
 }
 
 // Names lists the registered models, sorted.
@@ -134,15 +138,23 @@ func buildMLP(in Input, cfg Config, rng *rand.Rand) (*Model, error) {
 	}, nil
 }
 
-// buildCNN is the MNIST notebook's CNN: conv5-relu-pool2 twice, then
-// Linear(features·h·w, 50)-relu-Linear(50, classes)-log_softmax.
+// buildCNN is the MNIST notebook's CNN on 1-channel input and the CIFAR
+// notebook's LeNet on 3-channel input.
 func buildCNN(in Input, cfg Config, rng *rand.Rand) (*Model, error) {
+	if in.C == 3 {
+		return buildLeNet(in, cfg, rng)
+	}
+	return buildMNISTCNN(in, cfg, rng)
+}
+
+// buildMNISTCNN is the MNIST notebook's CNN: conv5-relu-pool2 twice, then
+// Linear(features·h·w, 50)-relu-Linear(50, classes)-log_softmax.
+func buildMNISTCNN(in Input, cfg Config, rng *rand.Rand) (*Model, error) {
 	features := orDefault(cfg.Features, 6)
 	if features < 1 {
 		return nil, fmt.Errorf("%w: --features must be at least 1, got %d", ErrBadConfig, features)
 	}
-	h, w := (in.H-4)/2, (in.W-4)/2
-	h, w = (h-4)/2, (w-4)/2
+	h, w := twoConvPoolSize(in.H), twoConvPoolSize(in.W)
 	if h < 1 || w < 1 {
 		return nil, fmt.Errorf("%w: cnn needs images of at least 16x16 pixels (two 5x5 convolutions, each followed by 2x2 pooling); got %dx%d", ErrIncompatible, in.H, in.W)
 	}
@@ -162,4 +174,110 @@ func buildCNN(in Input, cfg Config, rng *rand.Rand) (*Model, error) {
 		},
 		Loss: graph.NLL,
 	}, nil
+}
+
+// twoConvPoolSize is the spatial size left after two (conv5, pool2) stages.
+func twoConvPoolSize(n int) int { return ((n-4)/2 - 4) / 2 }
+
+// buildLeNet is the CIFAR-10 notebook's Net: conv5(3→6)-relu-pool2,
+// conv5(6→16)-relu-pool2, then 400→120→84→classes with ReLUs, trained with
+// cross-entropy on the raw scores.
+func buildLeNet(in Input, cfg Config, rng *rand.Rand) (*Model, error) {
+	if cfg.Features != 0 {
+		return nil, fmt.Errorf("%w: --features applies to the MNIST CNN; the CIFAR-10 LeNet has fixed widths", ErrBadConfig)
+	}
+	h, w := twoConvPoolSize(in.H), twoConvPoolSize(in.W)
+	if h < 1 || w < 1 {
+		return nil, fmt.Errorf("%w: cnn needs images of at least 16x16 pixels (two 5x5 convolutions, each followed by 2x2 pooling); got %dx%d", ErrIncompatible, in.H, in.W)
+	}
+	return &Model{
+		Class: "Net()",
+		Net: graph.Sequential{
+			graph.NewConv2d("conv1", in.C, 6, 5, 0, rng),
+			graph.ReLU{},
+			graph.MaxPool2d{Size: 2},
+			graph.NewConv2d("conv2", 6, 16, 5, 0, rng),
+			graph.ReLU{},
+			graph.MaxPool2d{Size: 2},
+			graph.NewLinear("fc1", 16*h*w, 120, rng),
+			graph.ReLU{},
+			graph.NewLinear("fc2", 120, 84, rng),
+			graph.ReLU{},
+			graph.NewLinear("fc3", 84, in.Classes, rng),
+		},
+		Loss: graph.CrossEntropy,
+	}, nil
+}
+
+// VGG layer lists: channel counts, with maxPool for 'M'.
+const maxPool = 0
+
+var (
+	// vggCfg11 is VGG11's list, which the CIFAR-10 notebook calls "VGG16".
+	vggCfg11 = []int{64, maxPool, 128, maxPool, 256, 256, maxPool, 512, 512, maxPool, 512, 512, maxPool}
+	vggCfg16 = []int{64, 64, maxPool, 128, 128, maxPool, 256, 256, 256, maxPool, 512, 512, 512, maxPool, 512, 512, 512, maxPool}
+)
+
+// scaledChannels is max(1, round(c·width)), the rule --width follows.
+func scaledChannels(c int, width float64) int {
+	return max(1, int(math.Round(float64(c)*width)))
+}
+
+// buildVGG makes the notebook's VGG: for each entry conv3x3(padding 1),
+// BatchNorm2d and ReLU, or a 2x2 max-pool; the notebook's final
+// AvgPool2d(1, 1) is the identity and only takes its index in "features";
+// then one Linear classifier on the flattened features.
+func buildVGG(layers []int) builder {
+	return func(in Input, cfg Config, rng *rand.Rand) (*Model, error) {
+		width := cfg.Width
+		if width == 0 {
+			width = 1
+		}
+		if width < 0 || width > 4 || math.IsNaN(width) {
+			return nil, fmt.Errorf("%w: --width must be in (0, 4], got %g", ErrBadConfig, width)
+		}
+		pools := 0
+		for _, c := range layers {
+			if c == maxPool {
+				pools++
+			}
+		}
+		h, w := in.H>>pools, in.W>>pools
+		if h < 1 || w < 1 {
+			return nil, fmt.Errorf("%w: VGG needs images of at least %dx%d pixels (its %d max-pools halve the image each time); got %dx%d", ErrIncompatible, 1<<pools, 1<<pools, pools, in.H, in.W)
+		}
+		var seq graph.Sequential
+		idx, channels := 0, in.C
+		for _, c := range layers {
+			if c == maxPool {
+				seq = append(seq, graph.MaxPool2d{Size: 2})
+				idx++
+				continue
+			}
+			out := scaledChannels(c, width)
+			seq = append(seq,
+				graph.NewConv2d(fmt.Sprintf("features.%d", idx), channels, out, 3, 1, rng),
+				graph.NewBatchNorm2d(fmt.Sprintf("features.%d", idx+1), out),
+				graph.ReLU{},
+			)
+			idx += 3
+			channels = out
+		}
+		seq = append(seq, graph.NewLinear("classifier", channels*h*w, in.Classes, rng))
+		class := fmt.Sprintf("VGG(%d conv layers)", countConvs(layers))
+		if width != 1 {
+			class = fmt.Sprintf("VGG(%d conv layers, width %g)", countConvs(layers), width)
+		}
+		return &Model{Class: class, Net: seq, Loss: graph.CrossEntropy}, nil
+	}
+}
+
+func countConvs(layers []int) int {
+	n := 0
+	for _, c := range layers {
+		if c != maxPool {
+			n++
+		}
+	}
+	return n
 }

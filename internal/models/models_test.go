@@ -89,3 +89,57 @@ func TestRefusals(t *testing.T) {
 		t.Errorf("negative hidden: got %v", err)
 	}
 }
+
+var cifar = Input{C: 3, H: 32, W: 32, Classes: 10}
+
+func TestCIFARParameterCounts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want int
+	}{
+		{"cnn", Config{}, 62006},               // the CIFAR notebook's LeNet
+		{"vgg11", Config{}, 9231114},           // the notebook's "VGG16"
+		{"vgg16", Config{}, 14728266},          // the real VGG16 with BatchNorm
+		{"vgg11", Config{Width: 0.25}, 579786}, // convs 577,120 + BatchNorm 1,376 + classifier 1,290
+	} {
+		m, err := New(tc.name, cifar, tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.NumParams(); got != tc.want {
+			t.Errorf("%s %+v: %d parameters, want %d", tc.name, tc.cfg, got, tc.want)
+		}
+	}
+}
+
+func TestVGGStateDictNames(t *testing.T) {
+	m, err := New("vgg11", cifar, Config{Width: 0.125})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range m.Params()[:7] {
+		got = append(got, p.Name)
+	}
+	want := []string{"features.0.weight", "features.0.bias", "features.1.weight", "features.1.bias",
+		"features.1.running_mean", "features.1.running_var", "features.1.num_batches_tracked"}
+	if !slices.Equal(got, want) {
+		t.Errorf("first entries %v, want %v", got, want)
+	}
+	params := m.Params()
+	// conv at 0, pool at 3, conv at 4 …; the last conv of vgg11 is features.25.
+	if n := params[len(params)-3].Name; n != "features.26.num_batches_tracked" {
+		t.Errorf("last BatchNorm entry %q, want features.26.num_batches_tracked", n)
+	}
+	if n := params[len(params)-1].Name; n != "classifier.bias" {
+		t.Errorf("last entry %q", n)
+	}
+}
+
+func TestVGGRefusesMNIST(t *testing.T) {
+	_, err := New("vgg16", mnist, Config{})
+	if !errors.Is(err, ErrIncompatible) || !strings.Contains(err.Error(), "32x32") {
+		t.Errorf("vgg16 on 28x28: got %v", err)
+	}
+}
