@@ -3,7 +3,9 @@ GO      ?= go
 BIN     ?= bin/cnntrain
 export CGO_ENABLED ?= 0
 
-.PHONY: build test bench vet data clean
+PYTHON_TORCH ?= /usr/bin/python3
+
+.PHONY: build test bench vet data parity clean
 
 ## build: the cnntrain binary in bin/
 build:
@@ -19,6 +21,12 @@ vet:
 ## bench: kernel and training-step benchmarks (add BENCH=regexp to narrow)
 bench:
 	$(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchmem ./...
+
+## parity: regenerate the PyTorch fixtures (needs Debian's python3-torch) and compare
+parity:
+	@$(PYTHON_TORCH) -c 'import torch' 2>/dev/null || { echo "make parity needs PyTorch: apt-get install python3-torch"; exit 1; }
+	$(PYTHON_TORCH) scripts/parity/make_fixtures.py
+	$(GO) test -count=1 -run 'Parity|OptimizerRules' -v ./internal/graph ./internal/train
 
 ## data: lay out the real MNIST and CIFAR-10 from ../shared/datasets in .data/
 data:

@@ -21,7 +21,7 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 		args []string
 		want string // in stderr
 	}{
-		{[]string{"train", "--model", "resnet"}, `unknown model "resnet" (known: cnn, mlp)`},
+		{[]string{"train", "--model", "resnet"}, `unknown model "resnet" (known: cnn, mlp, vgg11, vgg16)`},
 		{[]string{"train", "--dataset", "imagenet"}, `unknown dataset "imagenet"`},
 		{[]string{"train", "--epochs", "0"}, "epochs must be at least 1"},
 		{[]string{"train", "--lr", "-1"}, "learning rate must be positive"},

@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/cnntrain/cnntrain/internal/datasets"
 	"github.com/cnntrain/cnntrain/internal/models"
@@ -24,8 +26,12 @@ type EvalOptions struct {
 	Model, Dataset  string
 	Hidden          int
 	Features        int
+	Width           float64
 	ShufflePixels   bool
 	PermutationSeed uint64
+	// BNBatchStats evaluates BatchNorm with batch statistics (as the VGG
+	// notebook did); the default is the run's own setting.
+	BNBatchStats bool
 }
 
 // EvalReport is what eval prints with --json.
@@ -60,6 +66,8 @@ one saved from PyTorch, needs --model and --dataset.`,
 	f.StringVar(&opts.Dataset, "dataset", "", "bare state_dict only: dataset")
 	f.IntVar(&opts.Hidden, "hidden", 0, "bare state_dict only: mlp hidden width")
 	f.IntVar(&opts.Features, "features", 0, "bare state_dict only: cnn feature maps")
+	f.Float64Var(&opts.Width, "width", 0, "bare state_dict only: vgg channel multiplier")
+	f.BoolVar(&opts.BNBatchStats, "bn-batch-stats-at-test", false, "evaluate BatchNorm with batch statistics instead of the running ones")
 	f.BoolVar(&opts.ShufflePixels, "shuffle-pixels", false, "bare state_dict only: the model was trained on permuted pixels")
 	f.Uint64Var(&opts.PermutationSeed, "permutation-seed", 0, "bare state_dict only: seed of that permutation")
 	opts.Data.addFlags(f)
@@ -106,9 +114,11 @@ func (o *EvalOptions) bareTarget() (evalTarget, error) {
 	if o.Model == "" || o.Dataset == "" {
 		return evalTarget{}, usagef("%s is a bare state_dict with no %s beside it: say what it is with --model and --dataset", o.Checkpoint, train.InfoFile)
 	}
-	cfg := train.Config{
-		Model: o.Model, Dataset: o.Dataset, Hidden: o.Hidden, Features: o.Features,
-		ShufflePixels: o.ShufflePixels, PermutationSeed: o.PermutationSeed,
+	cfg := train.Preset(o.Model, o.Dataset)
+	cfg.Hidden, cfg.Features, cfg.Width = o.Hidden, o.Features, o.Width
+	cfg.ShufflePixels, cfg.PermutationSeed = o.ShufflePixels, o.PermutationSeed
+	if err := cfg.Check(); err != nil {
+		return evalTarget{}, err
 	}
 	return evalTarget{cfg: cfg, weights: o.Checkpoint}, nil
 }
@@ -126,26 +136,26 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
-	m, err := models.New(t.cfg.Model, data.Input(), models.Config{Hidden: t.cfg.Hidden, Features: t.cfg.Features})
+	m, err := models.New(t.cfg.Model, data.Input(), t.cfg.ModelConfig())
 	if err != nil {
 		return err
 	}
 	if err := train.LoadWeights(t.weights, m); err != nil {
 		return err
 	}
-	norm := datasets.Normalize{Mean: data.Info.Mean, Std: data.Info.Std}
+	norm := t.cfg.Normalization(data.Info)
 	if t.normalize != nil {
 		norm = *t.normalize
 	}
-	var perm []int
-	if t.cfg.ShufflePixels {
-		perm = datasets.Permutation(t.cfg.PermutationSeed, data.Info.H*data.Info.W)
-	}
-	loader, err := train.TestLoader(data.Test, o.BatchSize, norm, perm)
+	loader, err := train.TestLoader(data.Test, o.BatchSize, norm, t.cfg.Permutation(data.Info))
 	if err != nil {
 		return err
 	}
-	ev := &train.Evaluator{Model: m, Classes: data.Info.Classes}
+	classes := data.Info.Classes
+	if data.Info.ShortClasses != nil {
+		classes = data.Info.ShortClasses
+	}
+	ev := &train.Evaluator{Model: m, Classes: classes, BatchStatsAtTest: o.BNBatchStats || t.cfg.BNBatchStatsAtTest}
 	defer ev.Close()
 	metrics, err := ev.Evaluate(ctx, loader)
 	if err != nil {
@@ -159,5 +169,25 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 		// The notebooks' '%5s : %2d %%', which truncates the percentage.
 		fmt.Fprintf(s.Out, "Accuracy of %5s : %2d %%\n", c.Class, int(c.Percent))
 	}
-	return nil
+	return writeConfusion(s.Out, metrics)
+}
+
+// writeConfusion prints the confusion matrix: a row per true class, a column
+// per predicted class.
+func writeConfusion(w io.Writer, m train.Metrics) error {
+	fmt.Fprintln(w, "\nConfusion matrix (rows: true class, columns: predicted):")
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.AlignRight)
+	header := "\t"
+	for _, c := range m.PerClass {
+		header += c.Class + "\t"
+	}
+	fmt.Fprintln(tw, header)
+	for i, row := range m.Confusion {
+		line := m.PerClass[i].Class + "\t"
+		for _, n := range row {
+			line += fmt.Sprintf("%d\t", n)
+		}
+		fmt.Fprintln(tw, line)
+	}
+	return tw.Flush()
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cnntrain/cnntrain/internal/train"
+	"github.com/spf13/pflag"
 )
 
 // realData returns the prepared data folder named by $CNNTRAIN_TEST_DATA, or
@@ -24,7 +25,8 @@ func realData(t *testing.T) string {
 
 func TestRealShuffleExperimentReproducesTheNotebook(t *testing.T) {
 	dir := realData(t)
-	opts := &ShuffleOptions{Config: DefaultConfig(), Seeds: 3, JSON: true, Data: dataOptions{DataDir: dir, NoDownload: true}}
+	opts := &ShuffleOptions{Seeds: 3, JSON: true, Data: dataOptions{DataDir: dir, NoDownload: true}}
+	opts.Config.addFlags(pflag.NewFlagSet("test", pflag.ContinueOnError))
 	var out, logs bytes.Buffer
 	if err := RunShuffle(context.Background(), opts, Streams{Out: &out, Err: &logs}); err != nil {
 		t.Fatal(err)
@@ -58,9 +60,12 @@ func TestRealTrainIsReproducibleAndEvalAgrees(t *testing.T) {
 	dir := realData(t)
 	runs := t.TempDir()
 	train1 := func(name string) train.RunInfo {
-		opts := &TrainOptions{Config: DefaultConfig(), RunDir: filepath.Join(runs, name), JSON: true,
-			Data: dataOptions{DataDir: dir, NoDownload: true}}
-		opts.Model = "cnn"
+		opts := &TrainOptions{RunDir: filepath.Join(runs, name), JSON: true, Data: dataOptions{DataDir: dir, NoDownload: true}}
+		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+		opts.Config.addFlags(fs)
+		if err := fs.Parse([]string{"--model", "cnn"}); err != nil {
+			t.Fatal(err)
+		}
 		var out, logs bytes.Buffer
 		if err := RunTrain(context.Background(), opts, Streams{Out: &out, Err: &logs}); err != nil {
 			t.Fatal(err)

@@ -14,10 +14,10 @@ import (
 
 // ShuffleOptions are the flags of `cnntrain shuffle-experiment`.
 type ShuffleOptions struct {
-	train.Config // the notebook's settings; Model and ShufflePixels are set per run
-	Seeds        int
-	JSON         bool
-	Data         dataOptions
+	Config configFlags // the notebook's settings; model and pixel shuffling are set per run
+	Seeds  int
+	JSON   bool
+	Data   dataOptions
 }
 
 // ShuffleRow is one model's results: accuracies in percent, one per seed.
@@ -47,7 +47,7 @@ type ShuffleReport struct {
 }
 
 func newShuffleCommand(s Streams) *cobra.Command {
-	opts := &ShuffleOptions{Config: DefaultConfig(), Seeds: 1}
+	opts := &ShuffleOptions{Seeds: 1}
 	cmd := &cobra.Command{
 		Use:   "shuffle-experiment",
 		Short: "Train FC and CNN on plain and on pixel-permuted images and compare",
@@ -58,21 +58,15 @@ training and test). With --seeds N, seeds --seed … --seed+N-1 each draw their
 own weights, minibatch order and permutation; the table shows mean ± std.`,
 		Example: `  cnntrain shuffle-experiment
   cnntrain shuffle-experiment --seeds 3
-  cnntrain shuffle-experiment --seeds 3 --json > shuffle.json`,
+  cnntrain shuffle-experiment --config configs/shuffle-experiment.yaml --json > shuffle.json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return RunShuffle(cmd.Context(), opts, s) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return RunShuffle(cmd.Context(), opts, s)
+		},
 	}
 	f := cmd.Flags()
+	opts.Config.addFlags(f, "model", "shuffle_pixels", "permutation_seed", "augment", "bn_batch_stats_at_test", "width", "train_subset")
 	f.IntVar(&opts.Seeds, "seeds", opts.Seeds, "number of seeds to repeat the experiment with")
-	f.Uint64Var(&opts.Seed, "seed", opts.Seed, "first seed")
-	f.StringVar(&opts.Dataset, "dataset", opts.Dataset, "dataset: mnist, fashion-mnist")
-	f.IntVar(&opts.Epochs, "epochs", opts.Epochs, "passes over the training set per run")
-	f.IntVar(&opts.BatchSize, "batch-size", opts.BatchSize, "training minibatch size")
-	f.IntVar(&opts.TestBatchSize, "test-batch-size", opts.TestBatchSize, "evaluation batch size")
-	f.Float64Var(&opts.LR, "lr", opts.LR, "learning rate")
-	f.Float64Var(&opts.Momentum, "momentum", opts.Momentum, "SGD momentum")
-	f.IntVar(&opts.Hidden, "hidden", 0, "fc: hidden layer width (default 8)")
-	f.IntVar(&opts.Features, "features", 0, "cnn: feature maps per convolution (default 6)")
 	f.BoolVar(&opts.JSON, "json", false, "print the results as one JSON object")
 	opts.Data.addFlags(f)
 	return cmd
@@ -83,10 +77,17 @@ var shuffleModels = []struct{ label, model string }{{"fc", "mlp"}, {"cnn", "cnn"
 
 // RunShuffle runs the experiment and prints the table.
 func RunShuffle(ctx context.Context, o *ShuffleOptions, s Streams) error {
+	fileSeeds := 0
+	base, err := o.Config.resolve(map[string]any{"seeds": &fileSeeds})
+	if err != nil {
+		return err
+	}
+	if fileSeeds != 0 && !o.Config.changed("seeds") {
+		o.Seeds = fileSeeds
+	}
 	if o.Seeds < 1 {
 		return usagef("--seeds must be at least 1, got %d", o.Seeds)
 	}
-	base := o.Config
 	for _, sm := range shuffleModels {
 		base.Model = sm.model
 		if err := base.Check(); err != nil {
@@ -111,7 +112,7 @@ func RunShuffle(ctx context.Context, o *ShuffleOptions, s Streams) error {
 				if err != nil {
 					return err
 				}
-				res, err := train.Run(ctx, p, data.Info.Classes, train.Logs{Progress: io.Discard, Results: io.Discard})
+				res, err := train.Run(ctx, p, train.Logs{Progress: io.Discard, Results: io.Discard})
 				if err != nil {
 					return err
 				}

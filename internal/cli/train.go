@@ -7,72 +7,52 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/cnntrain/cnntrain/internal/models"
 	"github.com/cnntrain/cnntrain/internal/train"
 	"github.com/spf13/cobra"
 )
 
 // TrainOptions are the flags of `cnntrain train`.
 type TrainOptions struct {
-	train.Config
-	Data dataOptions
-	// PermutationSeedSet says --permutation-seed was given; otherwise the
-	// permutation is drawn from --seed.
-	PermutationSeedSet bool
-	RunDir             string
-	RunsRoot           string
-	JSON               bool
-}
-
-// DefaultConfig is the MNIST notebook's settings.
-func DefaultConfig() train.Config {
-	return train.Config{
-		Model: "mlp", Dataset: "mnist", Epochs: 1, BatchSize: 64, TestBatchSize: 1000,
-		LR: 0.01, Momentum: 0.5, Seed: 0,
-	}
+	Config   configFlags
+	Data     dataOptions
+	RunDir   string
+	RunsRoot string
+	JSON     bool
 }
 
 func newTrainCommand(s Streams) *cobra.Command {
-	opts := &TrainOptions{Config: DefaultConfig(), RunsRoot: "runs"}
+	opts := &TrainOptions{RunsRoot: "runs"}
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Train a model and save it to a run folder",
+		Long: `Trains a model with its notebook's settings (see 'Notebook presets' in the README),
+prints the notebook's log lines, evaluates on the test set and saves a run
+folder with the weights (PyTorch state_dict names), checkpoint.json and
+config.yaml. Settings come from the notebook preset of the model and dataset,
+then --config, then flags.`,
 		Example: `  cnntrain train --model mlp --dataset mnist
-  cnntrain train --model cnn --dataset mnist --epochs 3 --seed 1
-  cnntrain train --model cnn --shuffle-pixels --permutation-seed 7`,
+  cnntrain train --model cnn --dataset mnist --shuffle-pixels
+  cnntrain train --model cnn --dataset cifar10
+  cnntrain train --model vgg16 --dataset cifar10 --width 0.25 --epochs 2
+  cnntrain train --config configs/cifar10-vgg-notebook.yaml --epochs 1`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.PermutationSeedSet = cmd.Flags().Changed("permutation-seed")
-			return RunTrain(cmd.Context(), opts, s)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return RunTrain(cmd.Context(), opts, s) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Model, "model", opts.Model, "model: "+strings.Join(models.Names(), ", "))
-	f.StringVar(&opts.Dataset, "dataset", opts.Dataset, "dataset: mnist, fashion-mnist")
-	f.IntVar(&opts.Epochs, "epochs", opts.Epochs, "passes over the training set")
-	f.IntVar(&opts.BatchSize, "batch-size", opts.BatchSize, "training minibatch size")
-	f.IntVar(&opts.TestBatchSize, "test-batch-size", opts.TestBatchSize, "evaluation batch size")
-	f.Float64Var(&opts.LR, "lr", opts.LR, "learning rate")
-	f.Float64Var(&opts.Momentum, "momentum", opts.Momentum, "SGD momentum")
-	f.Uint64Var(&opts.Seed, "seed", opts.Seed, "seed of the initial weights and of the minibatch order")
-	f.BoolVar(&opts.ShufflePixels, "shuffle-pixels", false, "apply one fixed random permutation to the pixels of every image")
-	f.Uint64Var(&opts.PermutationSeed, "permutation-seed", 0, "seed of the pixel permutation (default: --seed)")
-	f.IntVar(&opts.Hidden, "hidden", 0, "mlp: hidden layer width (default 8)")
-	f.IntVar(&opts.Features, "features", 0, "cnn: feature maps per convolution (default 6)")
+	opts.Config.addFlags(f)
 	f.StringVar(&opts.RunDir, "run-dir", "", "folder to save the run in (default runs/<model>-<dataset>-<time>)")
 	f.BoolVar(&opts.JSON, "json", false, "print the run's checkpoint.json on stdout when done")
 	opts.Data.addFlags(f)
 	return cmd
 }
 
-// RunTrain trains, evaluates after each epoch and saves the run folder.
+// RunTrain trains, evaluates and saves the run folder.
 func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
-	cfg := opts.Config
-	if !opts.PermutationSeedSet {
-		cfg.PermutationSeed = cfg.Seed
+	cfg, err := opts.Config.resolve(nil)
+	if err != nil {
+		return err
 	}
 	if err := cfg.Check(); err != nil {
 		return err
@@ -97,7 +77,7 @@ func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
 	if opts.JSON {
 		results = s.Err
 	}
-	res, err := train.Run(ctx, p, data.Info.Classes, train.Logs{Progress: s.Err, Results: results})
+	res, err := train.Run(ctx, p, train.Logs{Progress: s.Err, Results: results})
 	if err != nil {
 		return err
 	}

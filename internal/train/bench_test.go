@@ -8,27 +8,40 @@ import (
 	"github.com/cnntrain/cnntrain/internal/models"
 )
 
-// BenchmarkTrainStep times one minibatch of the notebook's setup (64 MNIST-sized
-// images): forward, backward and the SGD update. images/s is what an epoch runs at.
+// BenchmarkTrainStep times one minibatch of each notebook's setup: forward,
+// backward and the optimizer update. images/s is what an epoch runs at.
 func BenchmarkTrainStep(b *testing.B) {
-	for _, name := range []string{"mlp", "cnn"} {
-		b.Run(name, func(b *testing.B) {
-			m, err := models.New(name, models.Input{C: 1, H: 28, W: 28, Classes: 10}, models.Config{Seed: 1})
+	mnist := models.Input{C: 1, H: 28, W: 28, Classes: 10}
+	cifar := models.Input{C: 3, H: 32, W: 32, Classes: 10}
+	for _, bc := range []struct {
+		name, model string
+		in          models.Input
+		cfg         models.Config
+		batch       int
+	}{
+		{"mnist-mlp", "mlp", mnist, models.Config{}, 64},
+		{"mnist-cnn", "cnn", mnist, models.Config{}, 64},
+		{"cifar10-lenet", "cnn", cifar, models.Config{}, 64},
+		{"cifar10-vgg11-width0.25", "vgg11", cifar, models.Config{Width: 0.25}, 128},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			bc.cfg.Seed = 1
+			m, err := models.New(bc.model, bc.in, bc.cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
 			cache := netCache{model: m, opts: netOptionsFor(m, true)}
 			defer cache.close()
-			net, err := cache.get(64)
+			net, err := cache.get(bc.batch)
 			if err != nil {
 				b.Fatal(err)
 			}
 			rng := rand.New(rand.NewPCG(1, 1))
-			x := make([]float32, 64*784)
+			x := make([]float32, bc.batch*bc.in.C*bc.in.H*bc.in.W)
 			for i := range x {
 				x[i] = float32(rng.NormFloat64())
 			}
-			y := make([]uint8, 64)
+			y := make([]uint8, bc.batch)
 			for i := range y {
 				y[i] = uint8(rng.IntN(10))
 			}
@@ -42,7 +55,7 @@ func BenchmarkTrainStep(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "images/s")
+			b.ReportMetric(float64(bc.batch*b.N)/b.Elapsed().Seconds(), "images/s")
 		})
 	}
 }

@@ -93,7 +93,11 @@ func SaveRun(dir string, m *models.Model, info RunInfo) error {
 func SaveWeights(path string, m *models.Model) error {
 	f := &safetensors.File{Metadata: map[string]string{"format": "pt", "cnntrain_model": m.Name}}
 	for _, p := range m.Params() {
-		f.Tensors = append(f.Tensors, safetensors.Tensor{Name: p.Name, DType: "F32", Shape: []int(p.Shape()), F32: p.Data()})
+		if p.Kind == graph.Counter {
+			f.Tensors = append(f.Tensors, safetensors.Tensor{Name: p.Name, DType: safetensors.DTypeI64, Shape: []int{}, I64: []int64{int64(p.Data()[0])}})
+			continue
+		}
+		f.Tensors = append(f.Tensors, safetensors.Tensor{Name: p.Name, DType: safetensors.DTypeF32, Shape: []int(p.Shape()), F32: p.Data()})
 	}
 	return safetensors.WriteFile(path, f)
 }
@@ -113,6 +117,15 @@ func LoadWeights(path string, m *models.Model) error {
 		p, ok := want[t.Name]
 		if !ok {
 			return fmt.Errorf("%w: %s: unexpected tensor %q: model %s (%s) has no such parameter", ErrCheckpoint, path, t.Name, m.Name, m.Class)
+		}
+		if p.Kind == graph.Counter {
+			// num_batches_tracked: a 0-dimensional integer in PyTorch.
+			if t.NumElements() != 1 || t.I64 == nil {
+				return fmt.Errorf("%w: %s: tensor %q is %s %v, want one integer", ErrCheckpoint, path, t.Name, t.DType, t.Shape)
+			}
+			p.Data()[0] = float32(t.I64[0])
+			delete(want, t.Name)
+			continue
 		}
 		if !equalShape(t.Shape, p.Shape()) {
 			return fmt.Errorf("%w: %s: tensor %q has shape %v, model %s expects %v", ErrCheckpoint, path, t.Name, t.Shape, m.Name, []int(p.Shape()))

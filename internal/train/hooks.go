@@ -27,18 +27,39 @@ func (l MNISTLog) OnStep(s Step) error {
 	return err
 }
 
-// EvalEachEpoch evaluates on the test set after every epoch, prints the
-// notebook's line and keeps the last result:
+// CIFARLog prints the CIFAR-10 notebooks' progress line every Every
+// minibatches, numbering minibatches from 1:
+//
+//	Epoch: 1 Minibatch:   101 loss: 1.736
+type CIFARLog struct {
+	W     io.Writer
+	Every int
+}
+
+func (l CIFARLog) OnStep(s Step) error {
+	if l.Every <= 0 || s.Batch%l.Every != 0 {
+		return nil
+	}
+	_, err := fmt.Fprintf(l.W, "Epoch: %d Minibatch: %5d loss: %.3f\n", s.Epoch, s.Batch+1, s.Loss)
+	return err
+}
+
+// EvalAfterEpochs evaluates on the test set after every Every-th epoch,
+// keeps the result and, when W is set, prints the MNIST notebook's line:
 //
 //	Test set: Average loss: 0.4412, Accuracy: 8735/10000 (87%)
-type EvalEachEpoch struct {
+type EvalAfterEpochs struct {
 	Evaluator *Evaluator
 	Loader    *datasets.Loader
+	Every     int
 	W         io.Writer
 	Last      Metrics
 }
 
-func (e *EvalEachEpoch) OnEpochEnd(ctx context.Context, _ EpochEnd) error {
+func (e *EvalAfterEpochs) OnEpochEnd(ctx context.Context, end EpochEnd) error {
+	if e.Every > 1 && end.Epoch%e.Every != 0 {
+		return nil
+	}
 	m, err := e.Evaluator.Evaluate(ctx, e.Loader)
 	if err != nil {
 		return err

@@ -2,37 +2,12 @@ package train
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
 	"github.com/cnntrain/cnntrain/internal/datasets"
 	"github.com/cnntrain/cnntrain/internal/models"
 )
-
-// ErrInvalidConfig is wrapped by Config.Validate for values out of range.
-var ErrInvalidConfig = errors.New("invalid configuration")
-
-// Validate checks the values a user can get wrong on the command line.
-func (c Config) Validate() error {
-	var problems []error
-	check := func(ok bool, format string, args ...any) {
-		if !ok {
-			problems = append(problems, fmt.Errorf(format, args...))
-		}
-	}
-	check(c.Epochs >= 1, "epochs must be at least 1, got %d", c.Epochs)
-	check(c.BatchSize >= 1, "batch size must be at least 1, got %d", c.BatchSize)
-	check(c.TestBatchSize >= 1, "test batch size must be at least 1, got %d", c.TestBatchSize)
-	check(c.LR > 0, "learning rate must be positive, got %g", c.LR)
-	check(c.Momentum >= 0 && c.Momentum < 1, "momentum must be in [0, 1), got %g", c.Momentum)
-	check(c.Hidden >= 0, "hidden must be positive, got %d", c.Hidden)
-	check(c.Features >= 0, "features must be positive, got %d", c.Features)
-	if len(problems) > 0 {
-		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(problems...))
-	}
-	return nil
-}
 
 // Check validates c and makes sure its model exists and fits its dataset,
 // without loading any data, so mistakes surface before a long load.
@@ -44,14 +19,43 @@ func (c Config) Check() error {
 	if err != nil {
 		return err
 	}
-	if _, err := models.New(c.Model, inputOf(info), c.modelConfig()); err != nil {
+	if _, err := models.New(c.Model, inputOf(info), c.ModelConfig()); err != nil {
 		return fmt.Errorf("%w (dataset %s)", err, c.Dataset)
+	}
+	if n := c.Normalize; n != nil && len(n.Mean) != info.C {
+		return fmt.Errorf("%w: normalize has %d channels, %s images have %d", ErrInvalidConfig, len(n.Mean), c.Dataset, info.C)
 	}
 	return nil
 }
 
-func (c Config) modelConfig() models.Config {
-	return models.Config{Hidden: c.Hidden, Features: c.Features, Seed: c.Seed}
+// ModelConfig is the part of c that builds the model.
+func (c Config) ModelConfig() models.Config {
+	return models.Config{Hidden: c.Hidden, Features: c.Features, Width: c.Width, Seed: c.Seed}
+}
+
+// Normalization is the per-channel normalization the run uses: the
+// configured one, else the dataset's.
+func (c Config) Normalization(info datasets.Info) datasets.Normalize {
+	if c.Normalize != nil {
+		return datasets.Normalize{Mean: c.Normalize.Mean, Std: c.Normalize.Std}
+	}
+	return datasets.Normalize{Mean: info.Mean, Std: info.Std}
+}
+
+// Permutation is the pixel permutation the run applies, nil for none.
+func (c Config) Permutation(info datasets.Info) []int {
+	if !c.ShufflePixels {
+		return nil
+	}
+	return datasets.Permutation(c.PermutationSeed, info.H*info.W)
+}
+
+// NewOptimizer builds the configured optimizer.
+func (c Config) NewOptimizer() Optimizer {
+	if c.Optimizer == "adam" {
+		return NewAdam(c.LR, c.WeightDecay)
+	}
+	return &SGD{LR: c.LR, Momentum: c.Momentum, WeightDecay: c.WeightDecay}
 }
 
 func inputOf(info datasets.Info) models.Input {
@@ -65,14 +69,13 @@ type Data struct {
 }
 
 // Input is the model input this dataset provides.
-func (d Data) Input() models.Input {
-	return inputOf(d.Info)
-}
+func (d Data) Input() models.Input { return inputOf(d.Info) }
 
 // Prepared is everything a run needs, built from a Config: the model, the
 // pixel permutation and the pipelines.
 type Prepared struct {
 	Config      Config
+	Info        datasets.Info
 	Model       *models.Model
 	Normalize   datasets.Normalize
 	Permutation []int // nil unless ShufflePixels
@@ -84,17 +87,22 @@ func Prepare(cfg Config, data Data) (*Prepared, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m, err := models.New(cfg.Model, data.Input(), cfg.modelConfig())
+	m, err := models.New(cfg.Model, data.Input(), cfg.ModelConfig())
 	if err != nil {
 		return nil, fmt.Errorf("%w (dataset %s)", err, data.Info.Name)
 	}
-	p := &Prepared{Config: cfg, Model: m, Normalize: datasets.Normalize{Mean: data.Info.Mean, Std: data.Info.Std}}
-	if cfg.ShufflePixels {
-		p.Permutation = datasets.Permutation(cfg.PermutationSeed, data.Info.H*data.Info.W)
+	p := &Prepared{Config: cfg, Info: data.Info, Model: m, Normalize: cfg.Normalization(data.Info), Permutation: cfg.Permutation(data.Info)}
+	trainCfg := datasets.LoaderConfig{BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Normalize: p.Normalize, Permute: p.Permutation}
+	if cfg.Augment {
+		trainCfg.RandomCrop, trainCfg.RandomFlip = 4, true
 	}
-	if p.Train, err = datasets.NewLoader(data.Train, datasets.LoaderConfig{
-		BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Normalize: p.Normalize, Permute: p.Permutation,
-	}); err != nil {
+	trainSplit := data.Train
+	if n := cfg.TrainSubset; n > 0 && n < trainSplit.N {
+		sub := *trainSplit
+		sub.N, sub.Images, sub.Labels = n, sub.Images[:n*sub.ImageSize()], sub.Labels[:n]
+		trainSplit = &sub
+	}
+	if p.Train, err = datasets.NewLoader(trainSplit, trainCfg); err != nil {
 		return nil, err
 	}
 	if p.Test, err = TestLoader(data.Test, cfg.TestBatchSize, p.Normalize, p.Permutation); err != nil {
@@ -104,13 +112,13 @@ func Prepare(cfg Config, data Data) (*Prepared, error) {
 }
 
 // TestLoader is the evaluation pipeline: in order, normalized and permuted
-// exactly like training.
+// exactly like training, never augmented.
 func TestLoader(s *datasets.Split, batch int, norm datasets.Normalize, perm []int) (*datasets.Loader, error) {
 	return datasets.NewLoader(s, datasets.LoaderConfig{BatchSize: batch, Normalize: norm, Permute: perm})
 }
 
 // Logs say where a run writes: Progress gets the per-minibatch lines,
-// Results the per-epoch test lines. Either may be io.Discard.
+// Results the test results. Either may be io.Discard.
 type Logs struct {
 	Progress, Results io.Writer
 }
@@ -120,24 +128,46 @@ type Result struct {
 	*Prepared
 	Metrics    Metrics
 	Throughput Throughput
-	Classes    []string
 }
 
-// Run trains p's model with the notebook's SGD and logs, evaluating after
-// every epoch.
-func Run(ctx context.Context, p *Prepared, classes []string, logs Logs) (*Result, error) {
-	eval := &EvalEachEpoch{Evaluator: &Evaluator{Model: p.Model, Classes: classes}, Loader: p.Test, W: logs.Results}
-	defer eval.Evaluator.Close()
-	res := &Result{Prepared: p, Classes: classes}
+// Run trains p's model and evaluates it, logging as the notebook of its
+// dataset does: the MNIST notebook tests after every epoch, the CIFAR-10
+// notebooks once at the end.
+func Run(ctx context.Context, p *Prepared, logs Logs) (*Result, error) {
+	classes := p.Info.Classes
+	if p.Info.ShortClasses != nil {
+		classes = p.Info.ShortClasses
+	}
+	evaluator := &Evaluator{Model: p.Model, Classes: classes, BatchStatsAtTest: p.Config.BNBatchStatsAtTest}
+	defer evaluator.Close()
+	res := &Result{Prepared: p}
+	cifar := p.Info.Name == "cifar10"
+	eval := &EvalAfterEpochs{Evaluator: evaluator, Loader: p.Test, Every: 1}
+	var progress StepHook = MNISTLog{W: logs.Progress, Every: 100}
+	if cifar {
+		eval.Every = p.Config.Epochs
+		progress = CIFARLog{W: logs.Progress, Every: 100}
+	} else {
+		eval.W = logs.Results
+	}
 	t := &Trainer{
 		Model:     p.Model,
-		Optimizer: &SGD{LR: float32(p.Config.LR), Momentum: float32(p.Config.Momentum)},
-		Hooks:     []any{NaNGuard{}, MNISTLog{W: logs.Progress, Every: 100}, &res.Throughput, eval},
+		Optimizer: p.Config.NewOptimizer(),
+		Hooks:     []any{NaNGuard{}, progress, &res.Throughput, eval},
 	}
 	if err := t.Fit(ctx, p.Train, p.Config.Epochs); err != nil {
 		return nil, err
 	}
 	res.Metrics = eval.Last
+	if cifar {
+		fmt.Fprintln(logs.Progress, "Finished Training")
+		// 05_02 prints '%d %%' of the LeNet's accuracy, 05_03 '%.2f %%' of VGG's.
+		acc := fmt.Sprintf("%d", int(res.Metrics.Accuracy()))
+		if IsVGG(p.Config.Model) {
+			acc = fmt.Sprintf("%.2f", res.Metrics.Accuracy())
+		}
+		fmt.Fprintf(logs.Results, "Accuracy of the network on the %d test images: %s %%\n", res.Metrics.Total, acc)
+	}
 	return res, nil
 }
 

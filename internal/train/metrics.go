@@ -42,13 +42,16 @@ func (m Metrics) Accuracy() float64 {
 type Evaluator struct {
 	Model   *models.Model
 	Classes []string
-	nets    netCache
+	// BatchStatsAtTest evaluates BatchNorm with batch statistics.
+	BatchStatsAtTest bool
+	nets             netCache
 }
 
 // Evaluate runs the whole loader through the model in eval mode.
 func (e *Evaluator) Evaluate(ctx context.Context, loader *datasets.Loader) (Metrics, error) {
 	if e.nets.model == nil {
 		e.nets = netCache{model: e.Model, opts: netOptionsFor(e.Model, false)}
+		e.nets.opts.BatchStatsAtTest = e.BatchStatsAtTest
 	}
 	k := e.Model.Input.Classes
 	m := Metrics{PerClass: make([]ClassMetrics, k), Confusion: make([][]int, k)}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cnntrain/cnntrain/internal/datasets"
@@ -48,7 +49,7 @@ func (r *lossRecorder) OnStep(s Step) error { r.losses = append(r.losses, s.Loss
 func TestTrainingLowersTheLoss(t *testing.T) {
 	for _, model := range []string{"mlp", "cnn"} {
 		t.Run(model, func(t *testing.T) {
-			cfg := Config{Model: model, Dataset: "toy", Epochs: 3, BatchSize: 16, TestBatchSize: 64, LR: 0.05, Momentum: 0.5, Seed: 1}
+			cfg := Config{Model: model, Dataset: "toy", Optimizer: "sgd", Epochs: 3, BatchSize: 16, TestBatchSize: 64, LR: 0.05, Momentum: 0.5, Seed: 1}
 			p, err := Prepare(cfg, toyData)
 			if err != nil {
 				t.Fatal(err)
@@ -90,12 +91,12 @@ func mean(xs []float32) float64 {
 
 func TestSameSeedSameWeights(t *testing.T) {
 	run := func(seed uint64) []float32 {
-		cfg := Config{Model: "cnn", Dataset: "toy", Epochs: 1, BatchSize: 32, TestBatchSize: 100, LR: 0.01, Momentum: 0.5, Seed: seed}
+		cfg := Config{Model: "cnn", Dataset: "toy", Optimizer: "sgd", Epochs: 1, BatchSize: 32, TestBatchSize: 100, LR: 0.01, Momentum: 0.5, Seed: seed}
 		p, err := Prepare(cfg, toyData)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := Run(context.Background(), p, nil, Logs{Progress: discard{}, Results: discard{}})
+		res, err := Run(context.Background(), p, Logs{Progress: discard{}, Results: discard{}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +123,7 @@ func TestSGDMatchesPyTorchsRule(t *testing.T) {
 	// Hand-computed: lr 0.1, momentum 0.9, weight decay 0.01, w0 = 1.
 	// step 1: d = g + 0.01·w = 0.5 + 0.01 = 0.51; v = 0.51;              w = 1 − 0.051 = 0.949
 	// step 2: d = 0.5 + 0.00949 = 0.50949;     v = 0.9·0.51 + d = 0.96849; w = 0.949 − 0.096849 = 0.852151
-	p := &graph.Param{Name: "w", Value: tensor.New(tensor.WithShape(1), tensor.WithBacking([]float32{1})), Trainable: true}
+	p := &graph.Param{Name: "w", Value: tensor.New(tensor.WithShape(1), tensor.WithBacking([]float32{1}))}
 	opt := &SGD{LR: 0.1, Momentum: 0.9, WeightDecay: 0.01}
 	for range 2 {
 		if err := opt.Step([]*graph.Param{p}, [][]float32{{0.5}}); err != nil {
@@ -142,7 +143,7 @@ func TestNaNGuardStopsBeforeTheUpdate(t *testing.T) {
 }
 
 func TestInterruptStopsTraining(t *testing.T) {
-	p, err := Prepare(Config{Model: "mlp", Dataset: "toy", Epochs: 1, BatchSize: 16, TestBatchSize: 64, LR: 0.01, Seed: 1}, toyData)
+	p, err := Prepare(Config{Model: "mlp", Dataset: "toy", Optimizer: "sgd", Epochs: 1, BatchSize: 16, TestBatchSize: 64, LR: 0.01, Seed: 1}, toyData)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,3 +164,50 @@ func TestInterruptStopsTraining(t *testing.T) {
 type stepFunc func(Step) error
 
 func (f stepFunc) OnStep(s Step) error { return f(s) }
+
+func TestAdamMatchesPyTorchsRule(t *testing.T) {
+	// lr 0.1, betas (0.9, 0.999), eps 1e-8, weight decay 0.01, w0 = 1 and
+	// gradients 0.5, −0.2, 0.3. Worked through the update in float64:
+	// step 1: g = 0.51, m = 0.051, v = 0.00026010, m̂ = 0.51, v̂ = 0.2601 → w = 1 − 0.1·0.51/0.51 = 0.9
+	// step 2: g = −0.191, m = 0.0268, v = 0.00029632…, m̂ = 0.14105…, √v̂ = 0.38502… → w = 0.8633641
+	// step 3: w = 0.8072126
+	p := &graph.Param{Name: "w", Value: tensor.New(tensor.WithShape(1), tensor.WithBacking([]float32{1}))}
+	opt := NewAdam(0.1, 0.01)
+	for i, g := range []float32{0.5, -0.2, 0.3} {
+		if err := opt.Step([]*graph.Param{p}, [][]float32{{g}}); err != nil {
+			t.Fatal(err)
+		}
+		want := []float64{0.9000000019607843, 0.8633641380701821, 0.8072125541848459}[i]
+		if got := p.Data()[0]; math.Abs(float64(got)-want) > 1e-6 {
+			t.Errorf("after step %d w = %.7f, want %.7f", i+1, got, want)
+		}
+	}
+}
+
+func TestCIFARLogLines(t *testing.T) {
+	var b strings.Builder
+	log := CIFARLog{W: &b, Every: 100}
+	for _, batch := range []int{0, 1, 100, 250} {
+		if err := log.OnStep(Step{Epoch: 2, Batch: batch, Loss: 1.7364}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "Epoch: 2 Minibatch:     1 loss: 1.736\nEpoch: 2 Minibatch:   101 loss: 1.736\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
+
+func TestMNISTLogLines(t *testing.T) {
+	var b strings.Builder
+	log := MNISTLog{W: &b, Every: 100}
+	for _, batch := range []int{0, 50, 100, 937} {
+		if err := log.OnStep(Step{Epoch: 1, Batch: batch, NumBatches: 938, BatchSize: 64, Total: 60000, Loss: 2.2978671}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "Train: [0/60000 (0%)]\tLoss: 2.297867\nTrain: [6400/60000 (11%)]\tLoss: 2.297867\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}

@@ -1,0 +1,207 @@
+package cli
+
+import (
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/cnntrain/cnntrain/internal/datasets"
+	"github.com/cnntrain/cnntrain/internal/models"
+	"github.com/cnntrain/cnntrain/internal/train"
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+)
+
+// configFlags binds the flags that mirror train.Config's keys and resolves the
+// effective configuration with this precedence, lowest first:
+//
+//  1. the notebook preset for the model and dataset (train.Preset);
+//  2. the --config file, whose keys are config.yaml's;
+//  3. flags given on the command line.
+//
+// A flag's name is its key with '-' for '_' (--batch-size ↔ batch_size).
+type configFlags struct {
+	File   string
+	values train.Config // what the flags parsed to; only changed ones count
+	fs     *pflag.FlagSet
+}
+
+// addFlags registers the configuration flags; omit lists keys a command does
+// not take.
+func (c *configFlags) addFlags(fs *pflag.FlagSet, omit ...string) {
+	c.fs = fs
+	v := &c.values
+	add := func(key string, register func(name string)) {
+		if !slices.Contains(omit, key) {
+			register(flagName(key))
+		}
+	}
+	fs.StringVar(&c.File, "config", "", "YAML file of settings (keys as in a run's config.yaml); flags override it")
+	add("model", func(n string) { fs.StringVar(&v.Model, n, "mlp", "model: "+strings.Join(modelNames(), ", ")) })
+	add("dataset", func(n string) { fs.StringVar(&v.Dataset, n, "mnist", "dataset: "+strings.Join(datasetNames(), ", ")) })
+	add("epochs", func(n string) {
+		fs.IntVar(&v.Epochs, n, 0, "passes over the training set (notebook: 1 for MNIST, 10 for CIFAR-10)")
+	})
+	add("batch_size", func(n string) { fs.IntVar(&v.BatchSize, n, 0, "training minibatch size (notebook: 64; 128 for VGG)") })
+	add("test_batch_size", func(n string) {
+		fs.IntVar(&v.TestBatchSize, n, 0, "evaluation batch size (notebook: 1000 MNIST, 8 LeNet, 128 VGG)")
+	})
+	add("optimizer", func(n string) {
+		fs.StringVar(&v.Optimizer, n, "", "sgd or adam (notebook: sgd for MNIST, adam for CIFAR-10)")
+	})
+	add("lr", func(n string) { fs.Float64Var(&v.LR, n, 0, "learning rate (notebook: 0.01 sgd, 0.001 adam)") })
+	add("momentum", func(n string) { fs.Float64Var(&v.Momentum, n, 0, "SGD momentum (notebook: 0.5)") })
+	add("weight_decay", func(n string) { fs.Float64Var(&v.WeightDecay, n, 0, "L2 penalty added to the gradient") })
+	add("seed", func(n string) {
+		fs.Uint64Var(&v.Seed, n, 0, "seed of the initial weights, minibatch order and augmentation")
+	})
+	add("shuffle_pixels", func(n string) {
+		fs.BoolVar(&v.ShufflePixels, n, false, "apply one fixed random permutation to the pixels of every image")
+	})
+	add("permutation_seed", func(n string) {
+		fs.Uint64Var(&v.PermutationSeed, n, 0, "seed of the pixel permutation (default: --seed)")
+	})
+	add("augment", func(n string) {
+		fs.BoolVar(&v.Augment, n, false, "random crop (padding 4) and horizontal flip of training images (notebook: on for VGG)")
+	})
+	add("bn_batch_stats_at_test", func(n string) {
+		fs.BoolVar(&v.BNBatchStatsAtTest, n, false, "test BatchNorm with batch statistics, as the VGG notebook did by never calling eval()")
+	})
+	add("train_subset", func(n string) { fs.IntVar(&v.TrainSubset, n, 0, "train on the first N training images only (0: all)") })
+	add("hidden", func(n string) { fs.IntVar(&v.Hidden, n, 0, "mlp: hidden layer width (default 8)") })
+	add("features", func(n string) { fs.IntVar(&v.Features, n, 0, "MNIST cnn: feature maps per convolution (default 6)") })
+	add("width", func(n string) {
+		fs.Float64Var(&v.Width, n, 0, "vgg: channel multiplier, e.g. 0.25 for quick CPU runs (default 1)")
+	})
+}
+
+func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+
+// resolve computes the effective configuration. extra maps additional file
+// keys a command accepts (shuffle-experiment's seeds) to where they go.
+func (c *configFlags) resolve(extra map[string]any) (train.Config, error) {
+	file := map[string]yaml.Node{}
+	if c.File != "" {
+		var err error
+		if file, err = readConfigFile(c.File, extra); err != nil {
+			return train.Config{}, err
+		}
+	}
+	// Model and dataset pick the preset, so they are resolved first.
+	model, dataset := c.values.Model, c.values.Dataset
+	for key, dst := range map[string]*string{"model": &model, "dataset": &dataset} {
+		if n, ok := file[key]; ok && !c.changed(key) {
+			if err := n.Decode(dst); err != nil {
+				return train.Config{}, usagef("%s:%d: %s: %v", c.File, n.Line, key, err)
+			}
+		}
+	}
+	cfg := train.Preset(model, dataset)
+	permutationSeedSet := false
+	for key, n := range file {
+		field, ok := configField(&cfg, key)
+		if !ok {
+			continue // an extra key, already decoded
+		}
+		if err := n.Decode(field.Addr().Interface()); err != nil {
+			return train.Config{}, usagef("%s:%d: %s: %v", c.File, n.Line, key, err)
+		}
+		permutationSeedSet = permutationSeedSet || key == "permutation_seed"
+	}
+	for _, key := range configKeys() {
+		if !c.changed(key) {
+			continue
+		}
+		dst, _ := configField(&cfg, key)
+		src, _ := configField(&c.values, key)
+		dst.Set(src)
+		permutationSeedSet = permutationSeedSet || key == "permutation_seed"
+	}
+	if !permutationSeedSet {
+		cfg.PermutationSeed = cfg.Seed
+	}
+	return cfg, nil
+}
+
+func (c *configFlags) changed(key string) bool {
+	f := c.fs.Lookup(flagName(key))
+	return f != nil && f.Changed
+}
+
+// readConfigFile parses a YAML mapping, decodes the extra keys and returns
+// the others, refusing keys that are neither.
+func readConfigFile(path string, extra map[string]any) (map[string]yaml.Node, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usagef("--config: %v", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, usagef("%s: not valid YAML: %v", path, err)
+	}
+	out := map[string]yaml.Node{}
+	if len(doc.Content) == 0 {
+		return out, nil // an empty file sets nothing
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, usagef("%s:%d: want a mapping of settings (key: value)", path, root.Line)
+	}
+	known := configKeys()
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		if dst, ok := extra[k.Value]; ok {
+			if err := v.Decode(dst); err != nil {
+				return nil, usagef("%s:%d: %s: %v", path, v.Line, k.Value, err)
+			}
+			continue
+		}
+		if !slices.Contains(known, k.Value) {
+			return nil, usagef("%s:%d: unknown setting %q (known: %s)", path, k.Line, k.Value, strings.Join(append(known, keysOf(extra)...), ", "))
+		}
+		if _, dup := out[k.Value]; dup {
+			return nil, usagef("%s:%d: %q is set twice", path, k.Line, k.Value)
+		}
+		out[k.Value] = *v
+	}
+	return out, nil
+}
+
+func keysOf(m map[string]any) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// configKeys lists train.Config's YAML keys in field order.
+func configKeys() []string {
+	t := reflect.TypeFor[train.Config]()
+	keys := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		keys = append(keys, yamlKey(t.Field(i)))
+	}
+	return keys
+}
+
+func yamlKey(f reflect.StructField) string {
+	key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return key
+}
+
+// configField is the field of cfg with YAML key key.
+func configField(cfg *train.Config, key string) (reflect.Value, bool) {
+	v := reflect.ValueOf(cfg).Elem()
+	for i := range v.NumField() {
+		if yamlKey(v.Type().Field(i)) == key {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+func modelNames() []string   { return models.Names() }
+func datasetNames() []string { return datasets.Names() }

@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cnntrain/cnntrain/internal/train"
+	"github.com/spf13/pflag"
+)
+
+// resolveWith parses args as train's flags, with file as --config content.
+func resolveWith(t *testing.T, file string, args ...string) (train.Config, error) {
+	t.Helper()
+	var c configFlags
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	c.addFlags(fs)
+	if file != "" {
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, []byte(file), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", path)
+	}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return c.resolve(nil)
+}
+
+func TestPresetThenFileThenFlags(t *testing.T) {
+	// The preset alone: the VGG notebook.
+	cfg, err := resolveWith(t, "", "--model", "vgg16", "--dataset", "cifar10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Optimizer != "adam" || cfg.LR != 0.001 || cfg.Epochs != 10 || cfg.BatchSize != 128 || !cfg.Augment {
+		t.Errorf("vgg16/cifar10 preset: %+v", cfg)
+	}
+	// The file overrides the preset; flags override the file.
+	file := "model: cnn\ndataset: cifar10\nepochs: 3\nlr: 0.002\nseed: 7\n"
+	cfg, err = resolveWith(t, file, "--epochs", "5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Model != "cnn" || cfg.Epochs != 5 || cfg.LR != 0.002 || cfg.Seed != 7 || cfg.TestBatchSize != 8 {
+		t.Errorf("file + flag: %+v", cfg)
+	}
+	if cfg.PermutationSeed != 7 {
+		t.Errorf("permutation seed %d, want the seed 7 when unset", cfg.PermutationSeed)
+	}
+	// A flag for the model picks that model's preset even with a file.
+	cfg, err = resolveWith(t, "dataset: cifar10\n", "--model", "vgg11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Model != "vgg11" || cfg.BatchSize != 128 {
+		t.Errorf("flag model over file: %+v", cfg)
+	}
+	// The MNIST notebook by default.
+	cfg, err = resolveWith(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := train.Preset("mlp", "mnist")
+	if cfg.Optimizer != want.Optimizer || cfg.LR != 0.01 || cfg.Momentum != 0.5 || cfg.BatchSize != 64 || cfg.TestBatchSize != 1000 {
+		t.Errorf("default: %+v", cfg)
+	}
+}
+
+func TestConfigFileErrorsNameFileAndLine(t *testing.T) {
+	for _, tc := range []struct{ file, want string }{
+		{"epochs: 2\nlearning_rate: 0.1\n", `:2: unknown setting "learning_rate"`},
+		{"epochs: two\n", ":1: epochs:"},
+		{"- a\n- b\n", "want a mapping"},
+		{"epochs: [1\n", "not valid YAML"},
+	} {
+		_, err := resolveWith(t, tc.file)
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "c.yaml") {
+			t.Errorf("%q: got %v, want a usage error naming c.yaml and %q", tc.file, err, tc.want)
+		}
+	}
+}
+
+func TestShippedConfigsAreValid(t *testing.T) {
+	paths, err := filepath.Glob("../../configs/*.yaml")
+	if err != nil || len(paths) < 6 {
+		t.Fatalf("configs: %v, %v", paths, err)
+	}
+	for _, p := range paths {
+		var c configFlags
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		c.addFlags(fs)
+		c.File = p
+		seeds := 0
+		cfg, err := c.resolve(map[string]any{"seeds": &seeds})
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		if err := cfg.Check(); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}
