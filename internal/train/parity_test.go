@@ -1,0 +1,371 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cnntrain/cnntrain/internal/graph"
+	"github.com/cnntrain/cnntrain/internal/models"
+	"github.com/cnntrain/cnntrain/internal/safetensors"
+	"gorgonia.org/tensor"
+)
+
+// Parity with PyTorch 1.13, whole models: the notebooks' classes with their
+// default init, one batch, from scripts/parity/make_fixtures.py. Each model is
+// rebuilt from the fixture's state_dict and must match PyTorch's train-mode
+// output, loss, every gradient, BatchNorm's buffers after the step, the
+// eval-mode output, the weights after two SGD steps and after three Adam
+// steps.
+//
+// Tolerance, as for the layers: max|ours − PyTorch| / max|PyTorch| ≤ 1e-4 per
+// tensor, except the optimizer results (see checkParams).
+const parityTol = 1e-4
+
+type modelFixture struct {
+	path string
+	f    *safetensors.File
+}
+
+func loadModelFixture(t *testing.T, name string) modelFixture {
+	t.Helper()
+	path := filepath.Join("..", "..", "testdata", "parity", name+".safetensors")
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		t.Fatalf("fixture %s: %v (regenerate with: /usr/bin/python3 scripts/parity/make_fixtures.py)", name, err)
+	}
+	return modelFixture{path, f}
+}
+
+func (fx modelFixture) floats(t *testing.T, name string) []float32 {
+	t.Helper()
+	ts, ok := fx.f.Get(name)
+	if !ok {
+		t.Fatalf("%s: no tensor %q", fx.path, name)
+	}
+	if ts.F32 != nil {
+		return ts.F32
+	}
+	out := make([]float32, len(ts.I64))
+	for i, v := range ts.I64 {
+		out[i] = float32(v)
+	}
+	return out
+}
+
+func (fx modelFixture) metaJSON(t *testing.T, key string, dst any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(fx.f.Metadata[key]), dst); err != nil {
+		t.Fatalf("%s: metadata %s: %v", fx.path, key, err)
+	}
+}
+
+// build makes the fixture's model and loads its initial state_dict.
+func (fx modelFixture) build(t *testing.T) *models.Model {
+	t.Helper()
+	var shape []int
+	fx.metaJSON(t, "input_shape", &shape)
+	cfg := models.Config{}
+	if w := fx.f.Metadata["width"]; w != "" {
+		var err error
+		if cfg.Width, err = strconv.ParseFloat(w, 64); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := models.New(fx.f.Metadata["model"], models.Input{C: shape[1], H: shape[2], W: shape[3], Classes: 10}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	fx.metaJSON(t, "state_dict", &names)
+	if len(names) != len(m.Params()) {
+		t.Fatalf("PyTorch's state_dict has %d entries, ours %d", len(names), len(m.Params()))
+	}
+	for i, p := range m.Params() {
+		if p.Name != names[i] {
+			t.Fatalf("state_dict entry %d: ours %q, PyTorch %q", i, p.Name, names[i])
+		}
+		copy(p.Data(), fx.floats(t, "param."+p.Name))
+	}
+	return m
+}
+
+func relErr(got, want []float32) float64 {
+	var diff, scale float64
+	for i := range want {
+		diff = max(diff, math.Abs(float64(got[i])-float64(want[i])))
+		scale = max(scale, math.Abs(float64(want[i])))
+	}
+	if scale == 0 {
+		return diff
+	}
+	return diff / scale
+}
+
+func expectClose(t *testing.T, what string, got, want []float32, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %d values, PyTorch has %d", what, len(got), len(want))
+		return
+	}
+	if e := relErr(got, want); !(e <= tol) {
+		t.Errorf("%s: relative error %.3g > %g", what, e, tol)
+	}
+}
+
+func TestModelParityWithPyTorch(t *testing.T) {
+	for _, name := range []string{"model_mlp", "model_cnn", "model_lenet", "model_vgg11", "model_vgg16"} {
+		t.Run(name, func(t *testing.T) {
+			fx := loadModelFixture(t, name)
+			x := fx.floats(t, "input")
+			var labels []uint8
+			for _, v := range fx.floats(t, "target") {
+				labels = append(labels, uint8(v))
+			}
+			var shape []int
+			fx.metaJSON(t, "input_shape", &shape)
+
+			// Eval mode first: it must see the initial buffers.
+			m := fx.build(t)
+			eval, err := graph.Compile(m.Net, tensor.Shape(shape), graph.NetOptions{Loss: m.Loss})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := eval.Run(x, labels); err != nil {
+				t.Fatal(err)
+			}
+			expectClose(t, "eval_output", eval.Output(), fx.floats(t, "eval_output"), parityTol)
+
+			net, err := graph.Compile(m.Net, tensor.Shape(shape), graph.NetOptions{Training: true, Loss: m.Loss, Gradients: true, InputGrad: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := net.Run(x, labels); err != nil {
+				t.Fatal(err)
+			}
+			expectClose(t, "output", net.Output(), fx.floats(t, "output"), parityTol)
+			expectClose(t, "loss", []float32{net.Loss()}, fx.floats(t, "loss"), parityTol)
+			expectClose(t, "grad.input", net.InputGrad(), fx.floats(t, "grad.input"), parityTol)
+			zero := zeroGradParams(m)
+			grads := map[string][]float32{}
+			for i, p := range net.Params() {
+				grads[p.Name] = append([]float32(nil), net.Grads()[i]...)
+				if weight, ok := zero[p.Name]; ok {
+					expectZeroGrad(t, net, p.Name, weight, fx)
+					continue
+				}
+				expectClose(t, "grad."+p.Name, net.Grads()[i], fx.floats(t, "grad."+p.Name), parityTol)
+			}
+			for _, p := range m.Params() {
+				if !p.Trainable() {
+					expectClose(t, "after."+p.Name, p.Data(), fx.floats(t, "after."+p.Name), parityTol)
+				}
+			}
+
+			checkSteps(t, fx, "sgd2", 2, &SGD{LR: 0.01, Momentum: 0.5}, x, labels, shape, nil)
+			checkSteps(t, fx, "adam3", 3, NewAdam(0.001, 0), x, labels, shape, grads)
+		})
+	}
+}
+
+// zeroGradParams finds the convolution biases that feed a BatchNorm (VGG's
+// features.N.bias before features.N+1): batch normalization subtracts the
+// batch mean, so in training the loss does not depend on them and their
+// gradient is exactly zero in exact arithmetic. In float32 both PyTorch and
+// cnntrain return rounding noise (about 1e-7 against weight gradients of
+// order 1), which no tolerance on the noise itself can compare. The map
+// gives each such bias the name of its weight, the scale the noise is
+// measured against.
+func zeroGradParams(m *models.Model) map[string]string {
+	names := map[string]bool{}
+	for _, p := range m.Params() {
+		names[p.Name] = true
+	}
+	zero := map[string]string{}
+	for _, p := range m.Params() {
+		prefix, ok := strings.CutSuffix(p.Name, ".bias")
+		if !ok {
+			continue
+		}
+		layer, idx, found := strings.Cut(prefix, ".")
+		n, err := strconv.Atoi(idx)
+		if !found || err != nil {
+			continue
+		}
+		if names[fmt.Sprintf("%s.%d.running_mean", layer, n+1)] {
+			zero[p.Name] = prefix + ".weight"
+		}
+	}
+	return zero
+}
+
+// expectZeroGrad checks that a gradient which is zero in exact arithmetic is
+// zero to rounding in both implementations: below 1e-5 of the layer's weight
+// gradient.
+func expectZeroGrad(t *testing.T, net *graph.Net, name, weight string, fx modelFixture) {
+	t.Helper()
+	var ours, wscale float64
+	for i, p := range net.Params() {
+		for _, g := range net.Grads()[i] {
+			switch p.Name {
+			case name:
+				ours = max(ours, math.Abs(float64(g)))
+			case weight:
+				wscale = max(wscale, math.Abs(float64(g)))
+			}
+		}
+	}
+	var torch float64
+	for _, g := range fx.floats(t, "grad."+name) {
+		torch = max(torch, math.Abs(float64(g)))
+	}
+	if ours > 1e-5*wscale || torch > 1e-5*wscale {
+		t.Errorf("grad.%s should be zero to rounding: ours %.3g, PyTorch %.3g, against %.3g for %s", name, ours, torch, wscale, weight)
+	}
+}
+
+// checkSteps trains a fresh copy of the fixture's model for n steps on its
+// batch and compares the whole state_dict with PyTorch's.
+//
+// The parameters are compared by the size of the update rather than of the
+// weights: after a few small steps the weights are still almost the initial
+// ones, and a relative error on them would hide a wrong update. So the test
+// is |Δours − Δtorch| ≤ 1e-4·max|Δtorch| + 1e-7 per element, where Δ is the
+// change from the initial value (1e-7 covers float32 rounding of weights near
+// 1, whose ulp is 6e-8).
+//
+// Adam (grads given) needs one more term. It divides each gradient by its own
+// running magnitude, so an element's step is about lr whatever its size, and
+// a relative error r in that element's gradient becomes an error of about
+// lr·r in its step. Elements whose gradient is tiny next to the rest of its
+// tensor carry a large relative error from float32 rounding in both
+// implementations (the layer and rule tests above bound the arithmetic
+// itself). The allowance is therefore 2·lr·steps·min(1, r), with r measured
+// on the first step's gradients: at r = 1 the two steps may point opposite
+// ways, each about lr long. Biases feeding a BatchNorm (zero gradient, see
+// zeroGradParams) have no defined Adam direction at all: only the size of
+// their step is checked, and their BatchNorm's running mean, which follows
+// them, is not compared. Those random first steps then perturb every later
+// gradient of the model a little, so for models with such biases (the VGGs)
+// Adam's later steps are compared within 1e-2 of the largest update instead
+// of 1e-4 (measured: below 5e-3). The same models' gradients, SGD steps and
+// the Adam rule itself (TestOptimizerRulesMatchPyTorch) keep the strict
+// tolerances.
+func checkSteps(t *testing.T, fx modelFixture, prefix string, n int, opt Optimizer, x []float32, labels []uint8, shape []int, grads map[string][]float32) {
+	t.Helper()
+	m := fx.build(t)
+	net, err := graph.Compile(m.Net, tensor.Shape(shape), graph.NetOptions{Training: true, Loss: m.Loss, Gradients: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if err := net.Run(x, labels); err != nil {
+			t.Fatal(err)
+		}
+		if err := opt.Step(net.Params(), net.Grads()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lr := 0.0
+	if a, ok := opt.(*Adam); ok {
+		lr = a.LR
+	}
+	zero := zeroGradParams(m)
+	followsZeroGrad := map[string]bool{}
+	for bias := range zero {
+		layer, idx, _ := strings.Cut(strings.TrimSuffix(bias, ".bias"), ".")
+		n, _ := strconv.Atoi(idx)
+		followsZeroGrad[fmt.Sprintf("%s.%d.running_mean", layer, n+1)] = true
+	}
+	propagated := 0.0
+	if grads != nil && len(zero) > 0 {
+		propagated = 1e-2
+	}
+	for _, p := range m.Params() {
+		want := fx.floats(t, prefix+"."+p.Name)
+		if !p.Trainable() {
+			if grads != nil && followsZeroGrad[p.Name] {
+				continue
+			}
+			expectClose(t, prefix+"."+p.Name, p.Data(), want, parityTol)
+			continue
+		}
+		initial := fx.floats(t, "param."+p.Name)
+		if _, ok := zero[p.Name]; ok && grads != nil {
+			// Adam steps a zero-to-rounding gradient by about lr in a direction
+			// rounding picks: nothing to compare but the step's size, which
+			// Adam bounds by lr·(1−β1)/√(1−β2) ≈ 3.2·lr per step.
+			for i, w := range p.Data() {
+				if d := math.Abs(float64(w) - float64(initial[i])); d > 3.2*lr*float64(n) {
+					t.Errorf("%s.%s[%d] moved %.3g, more than Adam's bound", prefix, p.Name, i, d)
+				}
+			}
+			continue
+		}
+		var gTorch []float32
+		if grads != nil {
+			gTorch = fx.floats(t, "grad."+p.Name)
+		}
+		var scale float64
+		for i := range want {
+			scale = max(scale, math.Abs(float64(want[i])-float64(initial[i])))
+		}
+		worst, worstAt := 0.0, -1
+		for i, w := range p.Data() {
+			dOurs := float64(w) - float64(initial[i])
+			dTorch := float64(want[i]) - float64(initial[i])
+			allowed := max(parityTol, propagated)*scale + 1e-7
+			if grads != nil {
+				r := 1.0
+				if g := float64(gTorch[i]); g != 0 {
+					r = min(1, math.Abs(float64(grads[p.Name][i])-g)/math.Abs(g))
+				}
+				allowed += 2 * lr * float64(n) * r
+			}
+			if excess := math.Abs(dOurs-dTorch) - allowed; excess > worst {
+				worst, worstAt = excess, i
+			}
+		}
+		if worstAt >= 0 {
+			t.Errorf("%s.%s[%d]: update differs from PyTorch's by %.3g more than allowed (largest update %.3g)", prefix, p.Name, worstAt, worst, scale)
+		}
+	}
+}
+
+// TestOptimizerRulesMatchPyTorch feeds PyTorch's own gradient sequence to
+// our optimizers and compares the parameter after every step. No model is
+// involved, so nothing but the update rule can differ: the tolerance is
+// 1e-6 of the parameter's scale (about 10 float32 ulps).
+func TestOptimizerRulesMatchPyTorch(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  func(settings map[string]float64) Optimizer
+	}{
+		{"sgd_rule", func(s map[string]float64) Optimizer {
+			return &SGD{LR: s["lr"], Momentum: s["momentum"], WeightDecay: s["weight_decay"]}
+		}},
+		{"adam_rule", func(s map[string]float64) Optimizer { return NewAdam(s["lr"], s["weight_decay"]) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := loadModelFixture(t, tc.name)
+			var settings map[string]float64
+			fx.metaJSON(t, "settings", &settings)
+			opt := tc.opt(settings)
+			p := &graph.Param{Name: "p", Value: tensor.New(tensor.WithShape(64), tensor.WithBacking(append([]float32(nil), fx.floats(t, "param")...)))}
+			for step := 1; step <= 3; step++ {
+				g := fx.floats(t, "grad."+strconv.Itoa(step))
+				if err := opt.Step([]*graph.Param{p}, [][]float32{g}); err != nil {
+					t.Fatal(err)
+				}
+				want := fx.floats(t, "step."+strconv.Itoa(step))
+				if e := relErr(p.Data(), want); e > 1e-6 {
+					t.Errorf("step %d: relative error %.3g > 1e-6", step, e)
+				}
+			}
+		})
+	}
+}
