@@ -23,6 +23,8 @@ func BenchmarkTrainStep(b *testing.B) {
 		{"mnist-cnn", "cnn", mnist, models.Config{}, 64},
 		{"cifar10-lenet", "cnn", cifar, models.Config{}, 64},
 		{"cifar10-vgg11-width0.25", "vgg11", cifar, models.Config{Width: 0.25}, 128},
+		{"cifar10-vgg11", "vgg11", cifar, models.Config{}, 128},
+		{"cifar10-vgg16", "vgg16", cifar, models.Config{}, 128},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			bc.cfg.Seed = 1
