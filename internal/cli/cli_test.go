@@ -31,7 +31,7 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 		{[]string{"train", "extra-argument"}, `unknown command "extra-argument"`},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"eval"}, "--checkpoint is required"},
-		{[]string{"eval", "--batch-size", "0", "--checkpoint", "x"}, "--batch-size must be at least 1"},
+		{[]string{"eval", "--batch-size", "-1", "--checkpoint", "x"}, "--batch-size must be at least 1"},
 		{[]string{"shuffle-experiment", "--seeds", "0"}, "--seeds must be at least 1"},
 		{[]string{"shuffle-experiment", "--hidden", "-3"}, "hidden must be positive"},
 	} {

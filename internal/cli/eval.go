@@ -44,7 +44,7 @@ type EvalReport struct {
 }
 
 func newEvalCommand(s Streams) *cobra.Command {
-	opts := &EvalOptions{BatchSize: 1000}
+	opts := &EvalOptions{}
 	cmd := &cobra.Command{
 		Use:   "eval",
 		Short: "Evaluate a saved model on its test set",
@@ -60,7 +60,7 @@ one saved from PyTorch, needs --model and --dataset.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Checkpoint, "checkpoint", "", "run folder, checkpoint.json or .safetensors file (required)")
-	f.IntVar(&opts.BatchSize, "batch-size", opts.BatchSize, "evaluation batch size")
+	f.IntVar(&opts.BatchSize, "batch-size", 0, "evaluation batch size (default: the run's test batch size, so results match its training log)")
 	f.BoolVar(&opts.JSON, "json", false, "print the results as one JSON object")
 	f.StringVar(&opts.Model, "model", "", "bare state_dict only: model ("+strings.Join(models.Names(), ", ")+")")
 	f.StringVar(&opts.Dataset, "dataset", "", "bare state_dict only: dataset")
@@ -125,7 +125,7 @@ func (o *EvalOptions) bareTarget() (evalTarget, error) {
 
 // RunEval evaluates a checkpoint on its dataset's test set.
 func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
-	if o.BatchSize < 1 {
+	if o.BatchSize < 0 {
 		return usagef("--batch-size must be at least 1, got %d", o.BatchSize)
 	}
 	t, err := o.resolve()
@@ -147,7 +147,11 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 	if t.normalize != nil {
 		norm = *t.normalize
 	}
-	loader, err := train.TestLoader(data.Test, o.BatchSize, norm, t.cfg.Permutation(data.Info))
+	batch := o.BatchSize
+	if batch == 0 {
+		batch = t.cfg.TestBatchSize
+	}
+	loader, err := train.TestLoader(data.Test, batch, norm, t.cfg.Permutation(data.Info))
 	if err != nil {
 		return err
 	}
