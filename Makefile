@@ -11,9 +11,11 @@ PYTHON_TORCH ?= /usr/bin/python3
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/cnntrain
 
-## test: vet and every test; real-data tests run when CNNTRAIN_TEST_DATA names a prepared data folder
+## test: vet, the unit tests under the race detector, then the real-data acceptance tests
+## (TestReal*, run when CNNTRAIN_TEST_DATA names a prepared data folder, skipped loudly otherwise)
 test: vet
-	$(GO) test -count=1 -timeout 30m ./...
+	CGO_ENABLED=1 $(GO) test -count=1 -race -short ./...
+	$(GO) test -count=1 -timeout 30m -run '^TestReal' -v ./...
 
 vet:
 	$(GO) vet ./...

@@ -19,9 +19,12 @@ import (
 // skips loudly: these are the acceptance checks on the real MNIST.
 func realData(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: the real-data acceptance checks run in make test's second pass")
+	}
 	dir := os.Getenv("CNNTRAIN_TEST_DATA")
 	if dir == "" {
-		t.Skip("SKIPPED: CNNTRAIN_TEST_DATA is not set, so the real-MNIST acceptance checks did not run; .ci/run sets it (or: make data && CNNTRAIN_TEST_DATA=$PWD/.data make test)")
+		t.Skip("SKIPPED: CNNTRAIN_TEST_DATA is not set, so the real-data acceptance checks (MNIST, CIFAR-10) did not run; .ci/run sets it (or: make data && CNNTRAIN_TEST_DATA=$PWD/.data make test)")
 	}
 	return dir
 }

@@ -17,6 +17,9 @@ import (
 // silently skipped real-data check looks exactly like a passing one.
 func realDataDir(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: the real-data checks run in make test's second pass")
+	}
 	dir := os.Getenv("CNNTRAIN_TEST_DATA")
 	if dir == "" {
 		t.Skip("CNNTRAIN_TEST_DATA not set: skipping real-data checks (MNIST, CIFAR-10); .ci/run sets it")

@@ -3,6 +3,8 @@ package graph
 import (
 	"fmt"
 
+	"github.com/cnntrain/cnntrain/internal/sgemm"
+
 	"gorgonia.org/tensor"
 )
 
@@ -33,7 +35,7 @@ func (linearKernel) forward(in []buffer, out buffer) error {
 	for i := 0; i < n; i++ {
 		copy(out.data[i*nOut:(i+1)*nOut], b.data)
 	}
-	blas32.Sgemm(noTrans, trans, n, nOut, nIn, 1, x.data, nIn, w.data, nIn, 1, out.data, nOut)
+	sgemm.Gemm(false, true, n, nOut, nIn, 1, x.data, nIn, w.data, nIn, 1, out.data, nOut)
 	return nil
 }
 
@@ -42,9 +44,9 @@ func (linearKernel) backward(wrt int, in []buffer, _, dOut, dIn buffer) error {
 	n, nOut, nIn := x.shape[0], w.shape[0], w.shape[1]
 	switch wrt {
 	case 0: // dx = dy·W
-		blas32.Sgemm(noTrans, noTrans, n, nIn, nOut, 1, dOut.data, nOut, w.data, nIn, 0, dIn.data, nIn)
+		sgemm.Gemm(false, false, n, nIn, nOut, 1, dOut.data, nOut, w.data, nIn, 0, dIn.data, nIn)
 	case 1: // dW = dyᵀ·x
-		blas32.Sgemm(trans, noTrans, nOut, nIn, n, 1, dOut.data, nOut, x.data, nIn, 0, dIn.data, nIn)
+		sgemm.Gemm(true, false, nOut, nIn, n, 1, dOut.data, nOut, x.data, nIn, 0, dIn.data, nIn)
 	case 2: // db = Σ_rows dy
 		sumRows(dOut.data, n, nOut, dIn.data)
 	}

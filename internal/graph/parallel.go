@@ -3,18 +3,6 @@ package graph
 import (
 	"runtime"
 	"sync"
-
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/gonum"
-)
-
-// blas32 is gonum's pure-Go BLAS: no cgo, and it splits large products over
-// the cores itself.
-var blas32 gonum.Implementation
-
-const (
-	noTrans = blas.NoTrans
-	trans   = blas.Trans
 )
 
 // parallelFor runs body over [0, n) in contiguous chunks, one per worker, when

@@ -1,0 +1,194 @@
+// Package sgemm multiplies float32 matrices: C ← α·op(A)·op(B) + β·C, row-major,
+// with the arguments of BLAS's Sgemm (and of gonum's, which it replaces on the
+// training path).
+//
+// It is a blocked product in the manner of BLIS: panels of A and B are packed
+// into contiguous strips and a micro-kernel computes 6×16 tiles of C. On
+// amd64 with AVX2 and FMA the micro-kernel is assembly (12 vector
+// accumulators, one broadcast per row); elsewhere it is plain Go. The
+// product is single-threaded: callers split their work across cores
+// themselves (the convolution spreads chunks of images over workers), which
+// keeps results independent of how many cores run them.
+package sgemm
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Tile and block sizes. A tile of C is mr×nr; packed A blocks are mc×kc
+// (≤ 96 KB, L2) and packed B blocks kc×nc (≤ 512 KB).
+const (
+	mr = 6
+	nr = 16
+	kc = 256
+	mc = 96
+	nc = 512
+)
+
+// Gemm computes C ← α·op(A)·op(B) + β·C where op(A) is m×k, op(B) is k×n and
+// C is m×n, all row-major with leading dimensions lda, ldb, ldc. transA and
+// transB say whether A and B are stored transposed.
+func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if err := check(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc); err != nil {
+		panic(err) // a programming error, as in gonum's BLAS
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	scale(m, n, beta, c, ldc)
+	if k == 0 || alpha == 0 {
+		return
+	}
+	ws := workspaces.Get().(*workspace)
+	defer workspaces.Put(ws)
+	for j0 := 0; j0 < n; j0 += nc {
+		nb := min(nc, n-j0)
+		for p0 := 0; p0 < k; p0 += kc {
+			kb := min(kc, k-p0)
+			packB(transB, b, ldb, p0, j0, kb, nb, ws.b)
+			for i0 := 0; i0 < m; i0 += mc {
+				mb := min(mc, m-i0)
+				packA(transA, a, lda, i0, p0, mb, kb, alpha, ws.a)
+				macro(mb, nb, kb, ws.a, ws.b, c[i0*ldc+j0:], ldc, &ws.tile)
+			}
+		}
+	}
+}
+
+// workspace holds the packed panels (620 KB), reused across calls so that a
+// small product does not pay for allocating them.
+type workspace struct {
+	a, b []float32
+	tile [mr * nr]float32
+}
+
+var workspaces = sync.Pool{New: func() any {
+	return &workspace{a: make([]float32, mc*kc), b: make([]float32, kc*((nc+nr-1)/nr)*nr)}
+}}
+
+func check(transA, transB bool, m, n, k, la, lda, lb, ldb, lc, ldc int) error {
+	if m < 0 || n < 0 || k < 0 {
+		return fmt.Errorf("sgemm: negative dimension m=%d n=%d k=%d", m, n, k)
+	}
+	rowsA, colsA := m, k
+	if transA {
+		rowsA, colsA = k, m
+	}
+	rowsB, colsB := k, n
+	if transB {
+		rowsB, colsB = n, k
+	}
+	switch {
+	case lda < max(1, colsA):
+		return fmt.Errorf("sgemm: lda %d < %d", lda, colsA)
+	case ldb < max(1, colsB):
+		return fmt.Errorf("sgemm: ldb %d < %d", ldb, colsB)
+	case ldc < max(1, n):
+		return fmt.Errorf("sgemm: ldc %d < %d", ldc, n)
+	case rowsA > 0 && colsA > 0 && la < (rowsA-1)*lda+colsA:
+		return fmt.Errorf("sgemm: A has %d elements, needs %d", la, (rowsA-1)*lda+colsA)
+	case rowsB > 0 && colsB > 0 && lb < (rowsB-1)*ldb+colsB:
+		return fmt.Errorf("sgemm: B has %d elements, needs %d", lb, (rowsB-1)*ldb+colsB)
+	case m > 0 && n > 0 && lc < (m-1)*ldc+n:
+		return fmt.Errorf("sgemm: C has %d elements, needs %d", lc, (m-1)*ldc+n)
+	}
+	return nil
+}
+
+// scale multiplies C by beta; beta 0 clears it (so NaNs in C do not survive,
+// as BLAS specifies).
+func scale(m, n int, beta float32, c []float32, ldc int) {
+	if beta == 1 {
+		return
+	}
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+// packA copies α·op(A)[i0:i0+mb, p0:p0+kb] into dst as strips of mr rows:
+// strip s holds, for each p, the mr values of rows s·mr … s·mr+mr−1 (zero
+// past mb). Each source row or column is read contiguously.
+func packA(trans bool, a []float32, lda, i0, p0, mb, kb int, alpha float32, dst []float32) {
+	for s := 0; s < mb; s += mr {
+		strip := dst[s*kb : s*kb+mr*kb]
+		rows := min(mr, mb-s)
+		if rows < mr {
+			clear(strip)
+		}
+		if trans { // op(A)'s column p is stored as row p0+p of a
+			for p := 0; p < kb; p++ {
+				src := a[(p0+p)*lda+i0+s : (p0+p)*lda+i0+s+rows]
+				out := strip[p*mr : p*mr+rows]
+				for r, v := range src {
+					out[r] = alpha * v
+				}
+			}
+			continue
+		}
+		for r := 0; r < rows; r++ {
+			src := a[(i0+s+r)*lda+p0 : (i0+s+r)*lda+p0+kb]
+			for p, v := range src {
+				strip[p*mr+r] = alpha * v
+			}
+		}
+	}
+}
+
+// packB copies op(B)[p0:p0+kb, j0:j0+nb] into dst as strips of nr columns:
+// strip s holds, for each p, the nr values of columns s·nr … (zero past nb).
+func packB(trans bool, b []float32, ldb, p0, j0, kb, nb int, dst []float32) {
+	for s := 0; s < nb; s += nr {
+		strip := dst[s*kb : s*kb+nr*kb]
+		cols := min(nr, nb-s)
+		if cols < nr {
+			clear(strip)
+		}
+		if trans { // op(B)'s column j is stored as row j0+s+j of b
+			for j := 0; j < cols; j++ {
+				src := b[(j0+s+j)*ldb+p0 : (j0+s+j)*ldb+p0+kb]
+				for p, v := range src {
+					strip[p*nr+j] = v
+				}
+			}
+			continue
+		}
+		for p := 0; p < kb; p++ {
+			copy(strip[p*nr:p*nr+cols], b[(p0+p)*ldb+j0+s:])
+		}
+	}
+}
+
+// macro adds packed A (mb×kb) times packed B (kb×nb) into C, tile by tile.
+// Full tiles go straight to C; edge tiles are computed into tile and the
+// valid part added.
+func macro(mb, nb, kb int, pa, pb []float32, c []float32, ldc int, tile *[mr * nr]float32) {
+	for js := 0; js < nb; js += nr {
+		bs := pb[js*kb:]
+		cols := min(nr, nb-js)
+		for is := 0; is < mb; is += mr {
+			as := pa[is*kb:]
+			rows := min(mr, mb-is)
+			if rows == mr && cols == nr {
+				kernel(kb, &as[0], &bs[0], &c[is*ldc+js], ldc)
+				continue
+			}
+			clear(tile[:])
+			kernel(kb, &as[0], &bs[0], &tile[0], nr)
+			for r := 0; r < rows; r++ {
+				dst := c[(is+r)*ldc+js : (is+r)*ldc+js+cols]
+				for j, v := range tile[r*nr : r*nr+cols] {
+					dst[j] += v
+				}
+			}
+		}
+	}
+}
