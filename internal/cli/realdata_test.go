@@ -11,26 +11,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cnntrain/cnntrain/internal/testsupport/realdata"
 	"github.com/cnntrain/cnntrain/internal/train"
 	"github.com/spf13/pflag"
 )
 
-// realData returns the prepared data folder named by $CNNTRAIN_TEST_DATA, or
-// skips loudly: these are the acceptance checks on the real MNIST.
-func realData(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: the real-data acceptance checks run in make test's second pass")
-	}
-	dir := os.Getenv("CNNTRAIN_TEST_DATA")
-	if dir == "" {
-		t.Skip("SKIPPED: CNNTRAIN_TEST_DATA is not set, so the real-data acceptance checks (MNIST, CIFAR-10) did not run; .ci/run sets it (or: make data && CNNTRAIN_TEST_DATA=$PWD/.data make test)")
-	}
-	return dir
-}
-
 func TestRealShuffleExperimentReproducesTheNotebook(t *testing.T) {
-	dir := realData(t)
+	dir := realdata.Dir(t)
 	opts := &ShuffleOptions{Seeds: 3, JSON: true, Data: dataOptions{DataDir: dir, NoDownload: true}}
 	opts.Config.addFlags(pflag.NewFlagSet("test", pflag.ContinueOnError))
 	var out, logs bytes.Buffer
@@ -63,7 +50,7 @@ func TestRealShuffleExperimentReproducesTheNotebook(t *testing.T) {
 }
 
 func TestRealTrainIsReproducibleAndEvalAgrees(t *testing.T) {
-	dir := realData(t)
+	dir := realdata.Dir(t)
 	runs := t.TempDir()
 	a, _ := trainReal(t, dir, filepath.Join(runs, "a"), "--model", "cnn")
 	b, _ := trainReal(t, dir, filepath.Join(runs, "b"), "--model", "cnn")
@@ -128,7 +115,7 @@ func evalReal(t *testing.T, dir, checkpoint string) EvalReport {
 }
 
 func TestRealCIFARLeNetLearns(t *testing.T) {
-	dir := realData(t)
+	dir := realdata.Dir(t)
 	run := filepath.Join(t.TempDir(), "lenet")
 	// Two of the notebook's ten epochs: PyTorch is near 53 % there.
 	info, logs := trainReal(t, dir, run, "--model", "cnn", "--dataset", "cifar10", "--epochs", "2")
@@ -145,7 +132,7 @@ func TestRealCIFARLeNetLearns(t *testing.T) {
 }
 
 func TestRealCIFARVGGLearnsAndReloads(t *testing.T) {
-	dir := realData(t)
+	dir := realdata.Dir(t)
 	run := filepath.Join(t.TempDir(), "vgg")
 	info, logs := trainReal(t, dir, run, "--model", "vgg11", "--dataset", "cifar10", "--width", "0.125",
 		"--train-subset", "2560", "--epochs", "3")

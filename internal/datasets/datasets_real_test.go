@@ -11,24 +11,12 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/cnntrain/cnntrain/internal/testsupport/realdata"
 )
 
-// realDataDir returns $CNNTRAIN_TEST_DATA or skips the test, loudly: a
-// silently skipped real-data check looks exactly like a passing one.
-func realDataDir(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: the real-data checks run in make test's second pass")
-	}
-	dir := os.Getenv("CNNTRAIN_TEST_DATA")
-	if dir == "" {
-		t.Skip("CNNTRAIN_TEST_DATA not set: skipping real-data checks (MNIST, CIFAR-10); .ci/run sets it")
-	}
-	return dir
-}
-
 func TestRealMNIST(t *testing.T) {
-	dir := realDataDir(t)
+	dir := realdata.Dir(t)
 	start := time.Now()
 	train, test, err := Load(context.Background(), "mnist", dir, LoadOptions{})
 	if err != nil {
@@ -75,7 +63,7 @@ func TestRealMNIST(t *testing.T) {
 // The MD5s in the table are the ones downloads are checked against; here
 // they are checked against the official files.
 func TestRealMNISTChecksums(t *testing.T) {
-	dir := realDataDir(t)
+	dir := realdata.Dir(t)
 	d, err := lookup("mnist")
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +93,7 @@ func TestRealMNISTChecksums(t *testing.T) {
 // The prepared CIFAR-10 copy (see /work/shared/datasets: the official binary
 // format, pixels re-encoded from JPEGs) or the official one.
 func TestRealCIFAR10(t *testing.T) {
-	dir := realDataDir(t)
+	dir := realdata.Dir(t)
 	start := time.Now()
 	train, test, err := Load(context.Background(), "cifar10", dir, LoadOptions{})
 	if err != nil {

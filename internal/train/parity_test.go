@@ -1,17 +1,15 @@
 package train
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/cnntrain/cnntrain/internal/graph"
 	"github.com/cnntrain/cnntrain/internal/models"
-	"github.com/cnntrain/cnntrain/internal/safetensors"
+	"github.com/cnntrain/cnntrain/internal/testsupport/parity"
 	"gorgonia.org/tensor"
 )
 
@@ -22,66 +20,25 @@ import (
 // eval-mode output, the weights after two SGD steps and after three Adam
 // steps.
 //
-// Tolerance, as for the layers: max|ours − PyTorch| / max|PyTorch| ≤ 1e-4 per
-// tensor, except the optimizer results (see checkParams).
-const parityTol = 1e-4
-
-type modelFixture struct {
-	path string
-	f    *safetensors.File
-}
-
-func loadModelFixture(t *testing.T, name string) modelFixture {
-	t.Helper()
-	path := filepath.Join("..", "..", "testdata", "parity", name+".safetensors")
-	f, err := safetensors.ReadFile(path)
-	if err != nil {
-		t.Fatalf("fixture %s: %v (regenerate with: /usr/bin/python3 scripts/parity/make_fixtures.py)", name, err)
-	}
-	return modelFixture{path, f}
-}
-
-func (fx modelFixture) floats(t *testing.T, name string) []float32 {
-	t.Helper()
-	ts, ok := fx.f.Get(name)
-	if !ok {
-		t.Fatalf("%s: no tensor %q", fx.path, name)
-	}
-	if ts.F32 != nil {
-		return ts.F32
-	}
-	out := make([]float32, len(ts.I64))
-	for i, v := range ts.I64 {
-		out[i] = float32(v)
-	}
-	return out
-}
-
-func (fx modelFixture) metaJSON(t *testing.T, key string, dst any) {
-	t.Helper()
-	if err := json.Unmarshal([]byte(fx.f.Metadata[key]), dst); err != nil {
-		t.Fatalf("%s: metadata %s: %v", fx.path, key, err)
-	}
-}
+// Tolerance, as for the layers: parity.Tol of each tensor's scale, except
+// the optimizer results (see checkSteps).
+const parityTol = parity.Tol
 
 // build makes the fixture's model and loads its initial state_dict.
-func (fx modelFixture) build(t *testing.T) *models.Model {
+func build(t *testing.T, fx parity.Fixture) *models.Model {
 	t.Helper()
 	var shape []int
-	fx.metaJSON(t, "input_shape", &shape)
+	fx.MetaJSON(t, "input_shape", &shape)
 	cfg := models.Config{}
-	if w := fx.f.Metadata["width"]; w != "" {
-		var err error
-		if cfg.Width, err = strconv.ParseFloat(w, 64); err != nil {
-			t.Fatal(err)
-		}
+	if w := fx.File.Metadata["width"]; w != "" {
+		cfg.Width = fx.MetaFloat(t, "width")
 	}
-	m, err := models.New(fx.f.Metadata["model"], models.Input{C: shape[1], H: shape[2], W: shape[3], Classes: 10}, cfg)
+	m, err := models.New(fx.Meta(t, "model"), models.Input{C: shape[1], H: shape[2], W: shape[3], Classes: 10}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string
-	fx.metaJSON(t, "state_dict", &names)
+	fx.MetaJSON(t, "state_dict", &names)
 	if len(names) != len(m.Params()) {
 		t.Fatalf("PyTorch's state_dict has %d entries, ours %d", len(names), len(m.Params()))
 	}
@@ -89,48 +46,30 @@ func (fx modelFixture) build(t *testing.T) *models.Model {
 		if p.Name != names[i] {
 			t.Fatalf("state_dict entry %d: ours %q, PyTorch %q", i, p.Name, names[i])
 		}
-		copy(p.Data(), fx.floats(t, "param."+p.Name))
+		copy(p.Data(), fx.Values(t, "param."+p.Name))
 	}
 	return m
 }
 
-func relErr(got, want []float32) float64 {
-	var diff, scale float64
-	for i := range want {
-		diff = max(diff, math.Abs(float64(got[i])-float64(want[i])))
-		scale = max(scale, math.Abs(float64(want[i])))
-	}
-	if scale == 0 {
-		return diff
-	}
-	return diff / scale
-}
-
 func expectClose(t *testing.T, what string, got, want []float32, tol float64) {
 	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("%s: %d values, PyTorch has %d", what, len(got), len(want))
-		return
-	}
-	if e := relErr(got, want); !(e <= tol) {
-		t.Errorf("%s: relative error %.3g > %g", what, e, tol)
-	}
+	parity.ExpectClose(t, what, got, want, tol)
 }
 
 func TestModelParityWithPyTorch(t *testing.T) {
 	for _, name := range []string{"model_mlp", "model_cnn", "model_lenet", "model_vgg11", "model_vgg16"} {
 		t.Run(name, func(t *testing.T) {
-			fx := loadModelFixture(t, name)
-			x := fx.floats(t, "input")
+			fx := parity.Load(t, name)
+			x := fx.Values(t, "input")
 			var labels []uint8
-			for _, v := range fx.floats(t, "target") {
+			for _, v := range fx.Values(t, "target") {
 				labels = append(labels, uint8(v))
 			}
 			var shape []int
-			fx.metaJSON(t, "input_shape", &shape)
+			fx.MetaJSON(t, "input_shape", &shape)
 
 			// Eval mode first: it must see the initial buffers.
-			m := fx.build(t)
+			m := build(t, fx)
 			eval, err := graph.Compile(m.Net, tensor.Shape(shape), graph.NetOptions{Loss: m.Loss})
 			if err != nil {
 				t.Fatal(err)
@@ -138,7 +77,7 @@ func TestModelParityWithPyTorch(t *testing.T) {
 			if err := eval.Run(x, labels); err != nil {
 				t.Fatal(err)
 			}
-			expectClose(t, "eval_output", eval.Output(), fx.floats(t, "eval_output"), parityTol)
+			expectClose(t, "eval_output", eval.Output(), fx.Values(t, "eval_output"), parityTol)
 
 			net, err := graph.Compile(m.Net, tensor.Shape(shape), graph.NetOptions{Training: true, Loss: m.Loss, Gradients: true, InputGrad: true})
 			if err != nil {
@@ -147,9 +86,9 @@ func TestModelParityWithPyTorch(t *testing.T) {
 			if err := net.Run(x, labels); err != nil {
 				t.Fatal(err)
 			}
-			expectClose(t, "output", net.Output(), fx.floats(t, "output"), parityTol)
-			expectClose(t, "loss", []float32{net.Loss()}, fx.floats(t, "loss"), parityTol)
-			expectClose(t, "grad.input", net.InputGrad(), fx.floats(t, "grad.input"), parityTol)
+			expectClose(t, "output", net.Output(), fx.Values(t, "output"), parityTol)
+			expectClose(t, "loss", []float32{net.Loss()}, fx.Values(t, "loss"), parityTol)
+			expectClose(t, "grad.input", net.InputGrad(), fx.Values(t, "grad.input"), parityTol)
 			zero := zeroGradParams(m)
 			grads := map[string][]float32{}
 			for i, p := range net.Params() {
@@ -158,11 +97,11 @@ func TestModelParityWithPyTorch(t *testing.T) {
 					expectZeroGrad(t, net, p.Name, weight, fx)
 					continue
 				}
-				expectClose(t, "grad."+p.Name, net.Grads()[i], fx.floats(t, "grad."+p.Name), parityTol)
+				expectClose(t, "grad."+p.Name, net.Grads()[i], fx.Values(t, "grad."+p.Name), parityTol)
 			}
 			for _, p := range m.Params() {
 				if !p.Trainable() {
-					expectClose(t, "after."+p.Name, p.Data(), fx.floats(t, "after."+p.Name), parityTol)
+					expectClose(t, "after."+p.Name, p.Data(), fx.Values(t, "after."+p.Name), parityTol)
 				}
 			}
 
@@ -206,7 +145,7 @@ func zeroGradParams(m *models.Model) map[string]string {
 // expectZeroGrad checks that a gradient which is zero in exact arithmetic is
 // zero to rounding in both implementations: below 1e-5 of the layer's weight
 // gradient.
-func expectZeroGrad(t *testing.T, net *graph.Net, name, weight string, fx modelFixture) {
+func expectZeroGrad(t *testing.T, net *graph.Net, name, weight string, fx parity.Fixture) {
 	t.Helper()
 	var ours, wscale float64
 	for i, p := range net.Params() {
@@ -220,7 +159,7 @@ func expectZeroGrad(t *testing.T, net *graph.Net, name, weight string, fx modelF
 		}
 	}
 	var torch float64
-	for _, g := range fx.floats(t, "grad."+name) {
+	for _, g := range fx.Values(t, "grad."+name) {
 		torch = max(torch, math.Abs(float64(g)))
 	}
 	if ours > 1e-5*wscale || torch > 1e-5*wscale {
@@ -255,9 +194,9 @@ func expectZeroGrad(t *testing.T, net *graph.Net, name, weight string, fx modelF
 // of 1e-4 (measured: below 5e-3). The same models' gradients, SGD steps and
 // the Adam rule itself (TestOptimizerRulesMatchPyTorch) keep the strict
 // tolerances.
-func checkSteps(t *testing.T, fx modelFixture, prefix string, n int, opt Optimizer, x []float32, labels []uint8, shape []int, grads map[string][]float32) {
+func checkSteps(t *testing.T, fx parity.Fixture, prefix string, n int, opt Optimizer, x []float32, labels []uint8, shape []int, grads map[string][]float32) {
 	t.Helper()
-	m := fx.build(t)
+	m := build(t, fx)
 	net, err := graph.Compile(m.Net, tensor.Shape(shape), graph.NetOptions{Training: true, Loss: m.Loss, Gradients: true})
 	if err != nil {
 		t.Fatal(err)
@@ -286,7 +225,7 @@ func checkSteps(t *testing.T, fx modelFixture, prefix string, n int, opt Optimiz
 		propagated = 1e-2
 	}
 	for _, p := range m.Params() {
-		want := fx.floats(t, prefix+"."+p.Name)
+		want := fx.Values(t, prefix+"."+p.Name)
 		if !p.Trainable() {
 			if grads != nil && followsZeroGrad[p.Name] {
 				continue
@@ -294,7 +233,7 @@ func checkSteps(t *testing.T, fx modelFixture, prefix string, n int, opt Optimiz
 			expectClose(t, prefix+"."+p.Name, p.Data(), want, parityTol)
 			continue
 		}
-		initial := fx.floats(t, "param."+p.Name)
+		initial := fx.Values(t, "param."+p.Name)
 		if _, ok := zero[p.Name]; ok && grads != nil {
 			// Adam steps a zero-to-rounding gradient by about lr in a direction
 			// rounding picks: nothing to compare but the step's size, which
@@ -308,7 +247,7 @@ func checkSteps(t *testing.T, fx modelFixture, prefix string, n int, opt Optimiz
 		}
 		var gTorch []float32
 		if grads != nil {
-			gTorch = fx.floats(t, "grad."+p.Name)
+			gTorch = fx.Values(t, "grad."+p.Name)
 		}
 		var scale float64
 		for i := range want {
@@ -351,18 +290,18 @@ func TestOptimizerRulesMatchPyTorch(t *testing.T) {
 		{"adam_rule", func(s map[string]float64) Optimizer { return NewAdam(s["lr"], s["weight_decay"]) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fx := loadModelFixture(t, tc.name)
+			fx := parity.Load(t, tc.name)
 			var settings map[string]float64
-			fx.metaJSON(t, "settings", &settings)
+			fx.MetaJSON(t, "settings", &settings)
 			opt := tc.opt(settings)
-			p := &graph.Param{Name: "p", Value: tensor.New(tensor.WithShape(64), tensor.WithBacking(append([]float32(nil), fx.floats(t, "param")...)))}
+			p := &graph.Param{Name: "p", Value: tensor.New(tensor.WithShape(64), tensor.WithBacking(append([]float32(nil), fx.Values(t, "param")...)))}
 			for step := 1; step <= 3; step++ {
-				g := fx.floats(t, "grad."+strconv.Itoa(step))
+				g := fx.Values(t, "grad."+strconv.Itoa(step))
 				if err := opt.Step([]*graph.Param{p}, [][]float32{g}); err != nil {
 					t.Fatal(err)
 				}
-				want := fx.floats(t, "step."+strconv.Itoa(step))
-				if e := relErr(p.Data(), want); e > 1e-6 {
+				want := fx.Values(t, "step."+strconv.Itoa(step))
+				if e := parity.RelErr(p.Data(), want); e > 1e-6 {
 					t.Errorf("step %d: relative error %.3g > 1e-6", step, e)
 				}
 			}
