@@ -3,8 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/cnntrain/cnntrain/internal/datasets"
+	"github.com/cnntrain/cnntrain/internal/models"
+	"github.com/cnntrain/cnntrain/internal/train"
 )
 
 // run calls Main as the binary would and returns the exit code and streams.
@@ -22,6 +27,9 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 		want string // in stderr
 	}{
 		{[]string{"train", "--model", "resnet"}, `unknown model "resnet" (known: cnn, mlp, vgg11, vgg16)`},
+		{[]string{"train", "--model", "vgg16", "--dataset", "mnist"}, "VGG needs images of at least 32x32 pixels"},
+		{[]string{"train", "--optimizer", "rmsprop"}, "optimizer must be sgd or adam"},
+		{[]string{"train", "--model", "cnn", "--dataset", "cifar10", "--features", "8"}, "--features applies to the MNIST CNN"},
 		{[]string{"train", "--dataset", "imagenet"}, `unknown dataset "imagenet"`},
 		{[]string{"train", "--epochs", "0"}, "epochs must be at least 1"},
 		{[]string{"train", "--lr", "-1"}, "learning rate must be positive"},
@@ -65,5 +73,26 @@ func TestEvalOfMissingCheckpointFails(t *testing.T) {
 	code, _, stderr := run(t, "eval", "--checkpoint", "/no/such/run")
 	if code != ExitFailure || !strings.Contains(stderr, "/no/such/run") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{nil, ExitOK},
+		{context.Canceled, ExitInterrupted},
+		{fmt.Errorf("train: %w", context.Canceled), ExitInterrupted},
+		{usagef("bad"), ExitUsage},
+		{fmt.Errorf("x: %w", train.ErrInvalidConfig), ExitUsage},
+		{fmt.Errorf("x: %w", models.ErrIncompatible), ExitUsage},
+		{fmt.Errorf("x: %w", datasets.ErrUnknownDataset), ExitUsage},
+		{fmt.Errorf("x: %w", datasets.ErrCorrupt), ExitFailure},
+		{fmt.Errorf("x: %w", train.ErrNaNLoss), ExitFailure},
+	} {
+		if got := ExitCode(tc.err); got != tc.want {
+			t.Errorf("ExitCode(%v) = %d, want %d", tc.err, got, tc.want)
+		}
 	}
 }

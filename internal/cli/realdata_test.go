@@ -166,3 +166,18 @@ func minibatchLoss(t *testing.T, logs string, epoch int) float64 {
 	t.Fatalf("no %q in the log:\n%s", prefix, logs)
 	return 0
 }
+
+func TestRealInterruptedTrainingSavesNothing(t *testing.T) {
+	dir := realdata.Dir(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Ctrl-C at once; the loop's own stop mid-epoch is TestInterruptStopsTraining
+	runDir := filepath.Join(t.TempDir(), "run")
+	var out, errb bytes.Buffer
+	code := Main(ctx, []string{"train", "--data-dir", dir, "--no-download", "--run-dir", runDir}, Streams{Out: &out, Err: &errb})
+	if code != ExitInterrupted || !strings.Contains(errb.String(), "interrupted; nothing was saved") {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+	if _, err := os.Stat(runDir); !os.IsNotExist(err) {
+		t.Errorf("%s exists after an interrupted run", runDir)
+	}
+}
