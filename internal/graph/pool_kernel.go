@@ -9,8 +9,9 @@ import (
 
 // maxPool2dKernel is PyTorch's MaxPool2d(k) (stride k, no padding, floor mode):
 // (N, C, H, W) → (N, C, H/k, W/k). Forward remembers where each maximum was so
-// backward routes each gradient to exactly that input, as PyTorch does (the
-// first maximum wins a tie; NaN counts as a maximum).
+// backward routes each gradient to exactly that input. The rule is PyTorch's:
+// scanning the window row by row, a value replaces the maximum when it is
+// greater or NaN, so the first maximum wins a tie and NaN always wins.
 type maxPool2dKernel struct {
 	size   int
 	argmax []int32 // per output element: its input's index within the (H, W) plane
@@ -40,30 +41,53 @@ func (p *maxPool2dKernel) forward(in []buffer, out buffer) error {
 	parallelFor(planes, h*w, func(_, lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
 			src := x.data[pl*h*w : (pl+1)*h*w]
+			dst, arg := out.data[pl*ho*wo:(pl+1)*ho*wo], p.argmax[pl*ho*wo:(pl+1)*ho*wo]
+			if p.size == 2 {
+				pool2(src, w, ho, wo, dst, arg)
+				continue
+			}
 			for oy := 0; oy < ho; oy++ {
 				for ox := 0; ox < wo; ox++ {
-					best := oy*p.size*w + ox*p.size
-					bestV := src[best]
+					best, at := float32(math.Inf(-1)), oy*p.size*w+ox*p.size
 					for ky := 0; ky < p.size; ky++ {
-						for kx := 0; kx < p.size; kx++ {
-							idx := (oy*p.size+ky)*w + ox*p.size + kx
-							if v := src[idx]; v > bestV || math.IsNaN(float64(v)) {
-								best, bestV = idx, v
-								if math.IsNaN(float64(v)) {
-									goto done
-								}
+						row := (oy*p.size+ky)*w + ox*p.size
+						for kx, v := range src[row : row+p.size] {
+							if v > best || v != v {
+								best, at = v, row+kx
 							}
 						}
 					}
-				done:
-					o := pl*ho*wo + oy*wo + ox
-					out.data[o] = bestV
-					p.argmax[o] = int32(best)
+					dst[oy*wo+ox], arg[oy*wo+ox] = best, int32(at)
 				}
 			}
 		}
 	})
 	return nil
+}
+
+// pool2 is the 2×2 window unrolled: the common case, and the one where the
+// general loop's bookkeeping costs as much as the comparisons.
+func pool2(src []float32, w, ho, wo int, dst []float32, arg []int32) {
+	for oy := 0; oy < ho; oy++ {
+		r0 := src[2*oy*w : 2*oy*w+2*wo]
+		r1 := src[(2*oy+1)*w : (2*oy+1)*w+2*wo]
+		d, g := dst[oy*wo:oy*wo+wo], arg[oy*wo:oy*wo+wo]
+		base := int32(2 * oy * w)
+		for ox := range d {
+			a, b, c, e := r0[2*ox], r0[2*ox+1], r1[2*ox], r1[2*ox+1]
+			best, at := a, int32(2*ox) // PyTorch starts from −inf: the first value always enters
+			if b > best || b != b {
+				best, at = b, int32(2*ox+1)
+			}
+			if c > best || c != c {
+				best, at = c, int32(w+2*ox)
+			}
+			if e > best || e != e {
+				best, at = e, int32(w+2*ox+1)
+			}
+			d[ox], g[ox] = best, base+at
+		}
+	}
 }
 
 func (p *maxPool2dKernel) backward(_ int, in []buffer, out, dOut, dIn buffer) error {
