@@ -216,9 +216,20 @@ func im2col(img []float32, d convDims, col []float32, ld int) {
 						clear(line)
 						continue
 					}
-					clear(line[:oxLo])
-					copy(line[oxLo:oxHi], plane[iy*d.w+oxLo+kj-d.p:iy*d.w+oxHi+kj-d.p])
-					clear(line[oxHi:])
+					// Lines are short (8–32 values): a plain loop beats a
+					// memmove call per line.
+					for j := range oxLo {
+						line[j] = 0
+					}
+					dst := line[oxLo:oxHi]
+					src := plane[iy*d.w+oxLo+kj-d.p:]
+					src = src[:len(dst)]
+					for j, v := range src {
+						dst[j] = v
+					}
+					for j := oxHi; j < d.wo; j++ {
+						line[j] = 0
+					}
 				}
 				row++
 			}

@@ -153,16 +153,35 @@ func packB(trans bool, b []float32, ldb, p0, j0, kb, nb int, dst []float32) {
 			clear(strip)
 		}
 		if trans { // op(B)'s column j is stored as row j0+s+j of b
-			for j := 0; j < cols; j++ {
-				src := b[(j0+s+j)*ldb+p0 : (j0+s+j)*ldb+p0+kb]
-				for p, v := range src {
-					strip[p*nr+j] = v
-				}
-			}
+			packBTrans(b, ldb, p0, j0+s, kb, cols, strip)
 			continue
 		}
 		for p := 0; p < kb; p++ {
 			copy(strip[p*nr:p*nr+cols], b[(p0+p)*ldb+j0+s:])
+		}
+	}
+}
+
+// packBTrans transposes cols stored rows (a column each of op(B)) into a
+// strip, eight p at a time so that each source row is read in runs and the
+// strip is written in whole rows of nr.
+func packBTrans(b []float32, ldb, p0, j0, kb, cols int, strip []float32) {
+	var rows [nr][]float32
+	for j := 0; j < cols; j++ {
+		rows[j] = b[(j0+j)*ldb+p0 : (j0+j)*ldb+p0+kb]
+	}
+	p := 0
+	for ; p+8 <= kb; p += 8 {
+		out := strip[p*nr : (p+8)*nr]
+		for j := 0; j < cols; j++ {
+			src := rows[j][p : p+8]
+			out[j], out[nr+j], out[2*nr+j], out[3*nr+j] = src[0], src[1], src[2], src[3]
+			out[4*nr+j], out[5*nr+j], out[6*nr+j], out[7*nr+j] = src[4], src[5], src[6], src[7]
+		}
+	}
+	for ; p < kb; p++ {
+		for j := 0; j < cols; j++ {
+			strip[p*nr+j] = rows[j][p]
 		}
 	}
 }
