@@ -22,6 +22,7 @@ type conv2dKernel struct {
 	// Per worker: the unfolded images, the output-shaped product
 	// (Cout, images·pixels), and for the weight gradient a private sum.
 	col, prod, partial [][]float32
+	used               []bool // which workers' partial sums hold this call's data
 }
 
 // colBudget bounds each worker's unfolded matrix: 64K floats, 256 KB
@@ -163,7 +164,11 @@ func (c *conv2dKernel) backward(wrt int, in []buffer, _, dOut, dIn buffer) error
 				c.partial[i] = make([]float32, len(dIn.data))
 			}
 		}
-		used := make([]bool, maxWorkers())
+		used := c.used[:0]
+		for range maxWorkers() {
+			used = append(used, false)
+		}
+		c.used = used
 		c.eachChunk(d, func(worker, lo, nb int) {
 			col, dy := c.scratch(worker, d, nb)
 			unfold(x.data, d, lo, nb, col)

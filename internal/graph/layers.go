@@ -37,7 +37,7 @@ const (
 func (p *Param) Trainable() bool { return p.Kind == Trainable }
 
 // Data is the parameter's values in C order.
-func (p *Param) Data() []float32 { return p.Value.Data().([]float32) }
+func (p *Param) Data() []float32 { return p.Value.Float32s() }
 
 // Shape is the parameter's shape.
 func (p *Param) Shape() tensor.Shape { return p.Value.Shape() }

@@ -67,6 +67,7 @@ func logSoftmaxRow(x, dst []float32) {
 type classLossKernel struct {
 	fromLogits bool
 	logProbs   []float32 // CrossEntropy's log_softmax, kept for backward
+	classes    []int     // the targets as indices, reused
 }
 
 func (l *classLossKernel) name() string {
@@ -86,7 +87,10 @@ func (l *classLossKernel) outputShape(in []tensor.Shape) (tensor.Shape, error) {
 
 func (l *classLossKernel) targets(in []buffer) ([]int, error) {
 	n, k := in[0].shape[0], in[0].shape[1]
-	idx := make([]int, n)
+	if len(l.classes) != n {
+		l.classes = make([]int, n)
+	}
+	idx := l.classes
 	for i, t := range in[1].data {
 		c := int(t)
 		if float32(c) != t || c < 0 || c >= k {

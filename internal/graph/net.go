@@ -19,8 +19,10 @@ type Net struct {
 	loss    *G.Node
 	params  []*Param
 	grads   G.Nodes
-	inGrad  *G.Node
-	machine G.VM
+	// gradData is Grads' result, kept so a training step allocates nothing.
+	gradData [][]float32
+	inGrad   *G.Node
+	machine  G.VM
 }
 
 // NetOptions say what a Net computes beyond the forward pass.
@@ -90,13 +92,13 @@ func (n *Net) BatchSize() int { return n.images.Shape()[0] }
 // compiled with gradients, the backward pass. labels may be nil for a
 // forward-only net.
 func (n *Net) Run(images []float32, labels []uint8) error {
-	dst := n.images.Data().([]float32)
+	dst := n.images.Float32s()
 	if len(images) != len(dst) {
 		return fmt.Errorf("run: batch has %d values, net takes %d (shape %v)", len(images), len(dst), n.images.Shape())
 	}
 	copy(dst, images)
 	if n.loss != nil {
-		ls := n.labels.Data().([]float32)
+		ls := n.labels.Float32s()
 		if len(labels) != len(ls) {
 			return fmt.Errorf("run: batch has %d labels, net takes %d", len(labels), len(ls))
 		}
@@ -121,12 +123,15 @@ func (n *Net) Loss() float32 { return bufferOf(n.loss.Value()).data[0] }
 func (n *Net) Params() []*Param { return n.params }
 
 // Grads returns the gradient of each trainable parameter from the last run.
+// The slices are the gradient ops' own buffers, valid until the next Run.
 func (n *Net) Grads() [][]float32 {
-	out := make([][]float32, len(n.grads))
-	for i, g := range n.grads {
-		out[i] = bufferOf(g.Value()).data
+	if len(n.gradData) != len(n.grads) {
+		n.gradData = make([][]float32, len(n.grads))
 	}
-	return out
+	for i, g := range n.grads {
+		n.gradData[i] = bufferOf(g.Value()).data
+	}
+	return n.gradData
 }
 
 // InputGrad is the gradient with respect to the images (InputGrad nets only).

@@ -55,6 +55,7 @@ type kernelOp struct {
 	// grads says which inputs get a gradient node; data inputs and labels do not.
 	grads []bool
 	out   G.Value
+	in    []buffer // reused views of the inputs
 }
 
 func newKernelOp(k kernel, grads []bool, inputs ...*G.Node) (*G.Node, error) {
@@ -102,10 +103,11 @@ func (op *kernelOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op *kernelOp) Do(vals ...G.Value) (G.Value, error) {
-	in, err := buffers(vals)
+	in, err := buffers(op.in, vals)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op.k.name(), err)
 	}
+	op.in = in
 	if op.out == nil {
 		op.out = newValue(op.outShape)
 	}
@@ -153,6 +155,7 @@ type gradOp struct {
 	id    int64
 	shape tensor.Shape
 	out   G.Value
+	in    []buffer // reused views of the inputs
 }
 
 func (op *gradOp) Arity() int { return len(op.fwd.inDims) + 2 }
@@ -170,10 +173,11 @@ func (op *gradOp) Type() hm.Type {
 func (op *gradOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.shape.Clone(), nil }
 
 func (op *gradOp) Do(vals ...G.Value) (G.Value, error) {
-	bufs, err := buffers(vals)
+	bufs, err := buffers(op.in, vals)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
+	op.in = bufs
 	n := len(op.fwd.inDims)
 	if op.out == nil {
 		op.out = newValue(op.shape)
@@ -208,15 +212,20 @@ func newValue(s tensor.Shape) G.Value {
 func bufferOf(v G.Value) buffer {
 	switch v := v.(type) {
 	case *tensor.Dense:
-		return buffer{data: v.Data().([]float32), shape: v.Shape()}
+		return buffer{data: v.Float32s(), shape: v.Shape()}
 	case *G.F32:
 		return buffer{data: unsafe.Slice((*float32)(unsafe.Pointer(v)), 1), shape: tensor.ScalarShape()}
 	}
 	panic(fmt.Sprintf("graph: unexpected value %T", v)) // only our own values reach here
 }
 
-func buffers(vals []G.Value) ([]buffer, error) {
-	out := make([]buffer, len(vals))
+// buffers views vals as buffers, reusing dst's storage.
+func buffers(dst []buffer, vals []G.Value) ([]buffer, error) {
+	out := dst[:0]
+	if cap(out) < len(vals) {
+		out = make([]buffer, 0, len(vals))
+	}
+	out = out[:len(vals)]
 	for i, v := range vals {
 		switch v.(type) {
 		case *tensor.Dense, *G.F32:
