@@ -10,23 +10,30 @@ import (
 
 var mnist = Input{C: 1, H: 28, W: 28, Classes: 10}
 
-func TestParameterCountsMatchTheNotebook(t *testing.T) {
+var cifar = Input{C: 3, H: 32, W: 32, Classes: 10}
+
+func TestParameterCountsMatchTheNotebooks(t *testing.T) {
 	for _, tc := range []struct {
 		name string
+		in   Input
 		cfg  Config
 		want int
 	}{
-		{"mlp", Config{}, 6442},              // FC2Layer(784, 8, 10)
-		{"cnn", Config{}, 6422},              // CNN(784, 6, 10)
-		{"mlp", Config{Hidden: 100}, 89610},  // 784·100+100 + 100·100+100 + 100·10+10
-		{"cnn", Config{Features: 10}, 11330}, // 260 + 2510 + 8050 + 510
+		{"mlp", mnist, Config{}, 6442},                // FC2Layer(784, 8, 10)
+		{"cnn", mnist, Config{}, 6422},                // CNN(784, 6, 10)
+		{"mlp", mnist, Config{Hidden: 100}, 89610},    // 784·100+100 + 100·100+100 + 100·10+10
+		{"cnn", mnist, Config{Features: 10}, 11330},   // 260 + 2510 + 8050 + 510
+		{"cnn", cifar, Config{}, 62006},               // the CIFAR notebook's LeNet
+		{"vgg11", cifar, Config{}, 9231114},           // the notebook's "VGG16"
+		{"vgg16", cifar, Config{}, 14728266},          // the real VGG16 with BatchNorm
+		{"vgg11", cifar, Config{Width: 0.25}, 579786}, // convs 577,120 + BatchNorm 1,376 + classifier 1,290
 	} {
-		m, err := New(tc.name, mnist, tc.cfg)
+		m, err := New(tc.name, tc.in, tc.cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := m.NumParams(); got != tc.want {
-			t.Errorf("%s %+v: %d parameters, want %d", tc.name, tc.cfg, got, tc.want)
+			t.Errorf("%s on %v %+v: %d parameters, want %d", tc.name, tc.in, tc.cfg, got, tc.want)
 		}
 	}
 }
@@ -87,29 +94,6 @@ func TestRefusals(t *testing.T) {
 	}
 	if _, err := New("mlp", mnist, Config{Hidden: -1}); !errors.Is(err, ErrBadConfig) {
 		t.Errorf("negative hidden: got %v", err)
-	}
-}
-
-var cifar = Input{C: 3, H: 32, W: 32, Classes: 10}
-
-func TestCIFARParameterCounts(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		cfg  Config
-		want int
-	}{
-		{"cnn", Config{}, 62006},               // the CIFAR notebook's LeNet
-		{"vgg11", Config{}, 9231114},           // the notebook's "VGG16"
-		{"vgg16", Config{}, 14728266},          // the real VGG16 with BatchNorm
-		{"vgg11", Config{Width: 0.25}, 579786}, // convs 577,120 + BatchNorm 1,376 + classifier 1,290
-	} {
-		m, err := New(tc.name, cifar, tc.cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := m.NumParams(); got != tc.want {
-			t.Errorf("%s %+v: %d parameters, want %d", tc.name, tc.cfg, got, tc.want)
-		}
 	}
 }
 
