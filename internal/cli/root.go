@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 
 	"github.com/cnntrain/cnntrain/internal/datasets"
 	"github.com/cnntrain/cnntrain/internal/models"
@@ -101,6 +102,7 @@ notebooks (an MLP and a small CNN on MNIST, the pixel-shuffling experiment),
 numerically as PyTorch does, with checkpoints PyTorch can load.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       Version(),
 	}
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
@@ -108,4 +110,31 @@ numerically as PyTorch does, with checkpoints PyTorch can load.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newTrainCommand(s), newEvalCommand(s), newShuffleCommand(s))
 	return root
+}
+
+// Version is the build's version: the module version for `go install`ed
+// builds, else the VCS revision the binary was built from.
+func Version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, dirty := "", ""
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	return "devel-" + rev[:min(12, len(rev))] + dirty
 }

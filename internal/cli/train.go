@@ -85,6 +85,7 @@ func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
 		runDir = uniqueRunDir(opts.RunsRoot, cfg)
 	}
 	info := res.Info()
+	info.CnntrainBuild = Version()
 	if err := train.SaveRun(runDir, p.Model, info); err != nil {
 		return err
 	}
