@@ -28,7 +28,7 @@ bench:
 parity:
 	@$(PYTHON_TORCH) -c 'import torch' 2>/dev/null || { echo "make parity needs PyTorch: apt-get install python3-torch"; exit 1; }
 	$(PYTHON_TORCH) scripts/parity/make_fixtures.py
-	$(GO) test -count=1 -run 'Parity|OptimizerRules' -v ./internal/graph ./internal/train
+	$(GO) test -count=1 -run 'Conformance' -v ./internal/backend/...
 
 ## data: lay out the real MNIST and CIFAR-10 from ../shared/datasets in .data/
 data:

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cnntrain/cnntrain/internal/config"
 	"github.com/cnntrain/cnntrain/internal/datasets"
 	"github.com/cnntrain/cnntrain/internal/models"
 	"github.com/cnntrain/cnntrain/internal/train"
@@ -85,7 +86,7 @@ func TestExitCodes(t *testing.T) {
 		{context.Canceled, ExitInterrupted},
 		{fmt.Errorf("train: %w", context.Canceled), ExitInterrupted},
 		{usagef("bad"), ExitUsage},
-		{fmt.Errorf("x: %w", train.ErrInvalidConfig), ExitUsage},
+		{fmt.Errorf("x: %w", config.ErrInvalidConfig), ExitUsage},
 		{fmt.Errorf("x: %w", models.ErrIncompatible), ExitUsage},
 		{fmt.Errorf("x: %w", datasets.ErrUnknownDataset), ExitUsage},
 		{fmt.Errorf("x: %w", datasets.ErrCorrupt), ExitFailure},

@@ -6,24 +6,24 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cnntrain/cnntrain/internal/config"
 	"github.com/cnntrain/cnntrain/internal/datasets"
 	"github.com/cnntrain/cnntrain/internal/models"
-	"github.com/cnntrain/cnntrain/internal/train"
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 )
 
-// configFlags binds the flags that mirror train.Config's keys and resolves the
+// configFlags binds the flags that mirror config.Config's keys and resolves the
 // effective configuration with this precedence, lowest first:
 //
-//  1. the notebook preset for the model and dataset (train.Preset);
+//  1. the notebook preset for the model and dataset (config.Preset);
 //  2. the --config file, whose keys are config.yaml's;
 //  3. flags given on the command line.
 //
 // A flag's name is its key with '-' for '_' (--batch-size ↔ batch_size).
 type configFlags struct {
 	File   string
-	values train.Config // what the flags parsed to; only changed ones count
+	values config.Config // what the flags parsed to; only changed ones count
 	fs     *pflag.FlagSet
 }
 
@@ -80,12 +80,12 @@ func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
 
 // resolve computes the effective configuration. extra maps additional file
 // keys a command accepts (shuffle-experiment's seeds) to where they go.
-func (c *configFlags) resolve(extra map[string]any) (train.Config, error) {
+func (c *configFlags) resolve(extra map[string]any) (config.Config, error) {
 	file := map[string]yaml.Node{}
 	if c.File != "" {
 		var err error
 		if file, err = readConfigFile(c.File, extra); err != nil {
-			return train.Config{}, err
+			return config.Config{}, err
 		}
 	}
 	// Model and dataset pick the preset, so they are resolved first.
@@ -93,11 +93,11 @@ func (c *configFlags) resolve(extra map[string]any) (train.Config, error) {
 	for key, dst := range map[string]*string{"model": &model, "dataset": &dataset} {
 		if n, ok := file[key]; ok && !c.changed(key) {
 			if err := n.Decode(dst); err != nil {
-				return train.Config{}, usagef("%s:%d: %s: %v", c.File, n.Line, key, err)
+				return config.Config{}, usagef("%s:%d: %s: %v", c.File, n.Line, key, err)
 			}
 		}
 	}
-	cfg := train.Preset(model, dataset)
+	cfg := config.Preset(model, dataset)
 	permutationSeedSet := false
 	for key, n := range file {
 		field, ok := configField(&cfg, key)
@@ -105,7 +105,7 @@ func (c *configFlags) resolve(extra map[string]any) (train.Config, error) {
 			continue // an extra key, already decoded
 		}
 		if err := n.Decode(field.Addr().Interface()); err != nil {
-			return train.Config{}, usagef("%s:%d: %s: %v", c.File, n.Line, key, err)
+			return config.Config{}, usagef("%s:%d: %s: %v", c.File, n.Line, key, err)
 		}
 		permutationSeedSet = permutationSeedSet || key == "permutation_seed"
 	}
@@ -177,9 +177,9 @@ func keysOf(m map[string]any) []string {
 	return ks
 }
 
-// configKeys lists train.Config's YAML keys in field order.
+// configKeys lists config.Config's YAML keys in field order.
 func configKeys() []string {
-	t := reflect.TypeFor[train.Config]()
+	t := reflect.TypeFor[config.Config]()
 	keys := make([]string, 0, t.NumField())
 	for i := range t.NumField() {
 		keys = append(keys, yamlKey(t.Field(i)))
@@ -193,7 +193,7 @@ func yamlKey(f reflect.StructField) string {
 }
 
 // configField is the field of cfg with YAML key key.
-func configField(cfg *train.Config, key string) (reflect.Value, bool) {
+func configField(cfg *config.Config, key string) (reflect.Value, bool) {
 	v := reflect.ValueOf(cfg).Elem()
 	for i := range v.NumField() {
 		if yamlKey(v.Type().Field(i)) == key {

@@ -7,12 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cnntrain/cnntrain/internal/train"
+	"github.com/cnntrain/cnntrain/internal/config"
 	"github.com/spf13/pflag"
 )
 
 // resolveWith parses args as train's flags, with file as --config content.
-func resolveWith(t *testing.T, file string, args ...string) (train.Config, error) {
+func resolveWith(t *testing.T, file string, args ...string) (config.Config, error) {
 	t.Helper()
 	var c configFlags
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
@@ -64,7 +64,7 @@ func TestPresetThenFileThenFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := train.Preset("mlp", "mnist")
+	want := config.Preset("mlp", "mnist")
 	if cfg.Optimizer != want.Optimizer || cfg.LR != 0.01 || cfg.Momentum != 0.5 || cfg.BatchSize != 64 || cfg.TestBatchSize != 1000 {
 		t.Errorf("default: %+v", cfg)
 	}

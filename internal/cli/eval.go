@@ -9,9 +9,13 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/cnntrain/cnntrain/internal/checkpoint"
+	"github.com/cnntrain/cnntrain/internal/config"
 	"github.com/cnntrain/cnntrain/internal/datasets"
+	"github.com/cnntrain/cnntrain/internal/evaluate"
 	"github.com/cnntrain/cnntrain/internal/models"
 	"github.com/cnntrain/cnntrain/internal/train"
+	"github.com/cnntrain/cnntrain/internal/vm"
 	"github.com/spf13/cobra"
 )
 
@@ -40,7 +44,7 @@ type EvalReport struct {
 	Model      string  `json:"model"`
 	Dataset    string  `json:"dataset"`
 	Accuracy   float64 `json:"accuracy"`
-	train.Metrics
+	evaluate.Metrics
 }
 
 func newEvalCommand(s Streams) *cobra.Command {
@@ -76,7 +80,7 @@ one saved from PyTorch, needs --model and --dataset.`,
 
 // evalTarget is a checkpoint resolved to what eval needs.
 type evalTarget struct {
-	cfg       train.Config
+	cfg       config.Config
 	normalize *datasets.Normalize // nil: the dataset's default
 	weights   string
 }
@@ -91,7 +95,7 @@ func (o *EvalOptions) resolve() (evalTarget, error) {
 	}
 	infoPath := o.Checkpoint
 	if !st.IsDir() && strings.EqualFold(filepath.Ext(o.Checkpoint), ".safetensors") {
-		infoPath = filepath.Join(filepath.Dir(o.Checkpoint), train.InfoFile)
+		infoPath = filepath.Join(filepath.Dir(o.Checkpoint), checkpoint.InfoFile)
 		if _, err := os.Stat(infoPath); err != nil {
 			return o.bareTarget()
 		}
@@ -99,7 +103,7 @@ func (o *EvalOptions) resolve() (evalTarget, error) {
 	if o.Model != "" || o.Dataset != "" {
 		return evalTarget{}, usagef("--model and --dataset are only for bare .safetensors files; %s describes its own model", o.Checkpoint)
 	}
-	info, weights, err := train.LoadRunInfo(infoPath)
+	info, weights, err := checkpoint.LoadRunInfo(infoPath)
 	if err != nil {
 		return evalTarget{}, err
 	}
@@ -112,9 +116,9 @@ func (o *EvalOptions) resolve() (evalTarget, error) {
 
 func (o *EvalOptions) bareTarget() (evalTarget, error) {
 	if o.Model == "" || o.Dataset == "" {
-		return evalTarget{}, usagef("%s is a bare state_dict with no %s beside it: say what it is with --model and --dataset", o.Checkpoint, train.InfoFile)
+		return evalTarget{}, usagef("%s is a bare state_dict with no %s beside it: say what it is with --model and --dataset", o.Checkpoint, checkpoint.InfoFile)
 	}
-	cfg := train.Preset(o.Model, o.Dataset)
+	cfg := config.Preset(o.Model, o.Dataset)
 	cfg.Hidden, cfg.Features, cfg.Width = o.Hidden, o.Features, o.Width
 	cfg.ShufflePixels, cfg.PermutationSeed = o.ShufflePixels, o.PermutationSeed
 	if err := cfg.Check(); err != nil {
@@ -140,7 +144,7 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
-	if err := train.LoadWeights(t.weights, m); err != nil {
+	if err := checkpoint.LoadWeights(t.weights, m); err != nil {
 		return err
 	}
 	norm := t.cfg.Normalization(data.Info)
@@ -159,7 +163,11 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 	if data.Info.ShortClasses != nil {
 		classes = data.Info.ShortClasses
 	}
-	ev := &train.Evaluator{Model: m, Classes: classes, BatchStatsAtTest: o.BNBatchStats || t.cfg.BNBatchStatsAtTest}
+	dev, err := vm.NewDevice(train.NewBackend(), m.Params())
+	if err != nil {
+		return err
+	}
+	ev := &evaluate.Evaluator{Model: m, Device: dev, Classes: classes, BatchStatsAtTest: o.BNBatchStats || t.cfg.BNBatchStatsAtTest}
 	defer ev.Close()
 	metrics, err := ev.Evaluate(ctx, loader)
 	if err != nil {
@@ -178,7 +186,7 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 
 // writeConfusion prints the confusion matrix: a row per true class, a column
 // per predicted class.
-func writeConfusion(w io.Writer, m train.Metrics) error {
+func writeConfusion(w io.Writer, m evaluate.Metrics) error {
 	fmt.Fprintln(w, "\nConfusion matrix (rows: true class, columns: predicted):")
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.AlignRight)
 	header := "\t"

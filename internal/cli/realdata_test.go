@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cnntrain/cnntrain/internal/checkpoint"
 	"github.com/cnntrain/cnntrain/internal/testsupport/realdata"
-	"github.com/cnntrain/cnntrain/internal/train"
 	"github.com/spf13/pflag"
 )
 
@@ -54,11 +54,11 @@ func TestRealTrainIsReproducibleAndEvalAgrees(t *testing.T) {
 	runs := t.TempDir()
 	a, _ := trainReal(t, dir, filepath.Join(runs, "a"), "--model", "cnn")
 	b, _ := trainReal(t, dir, filepath.Join(runs, "b"), "--model", "cnn")
-	wa, err := os.ReadFile(filepath.Join(runs, "a", train.WeightsFile))
+	wa, err := os.ReadFile(filepath.Join(runs, "a", checkpoint.WeightsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	wb, err := os.ReadFile(filepath.Join(runs, "b", train.WeightsFile))
+	wb, err := os.ReadFile(filepath.Join(runs, "b", checkpoint.WeightsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestRealTrainIsReproducibleAndEvalAgrees(t *testing.T) {
 
 // trainReal runs `cnntrain train` with args on the real data and returns its
 // checkpoint.json and progress log.
-func trainReal(t *testing.T, dir, runDir string, args ...string) (train.RunInfo, string) {
+func trainReal(t *testing.T, dir, runDir string, args ...string) (checkpoint.RunInfo, string) {
 	t.Helper()
 	opts := &TrainOptions{RunDir: runDir, JSON: true, Data: dataOptions{DataDir: dir, NoDownload: true}}
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
@@ -93,7 +93,7 @@ func trainReal(t *testing.T, dir, runDir string, args ...string) (train.RunInfo,
 	if err := RunTrain(context.Background(), opts, Streams{Out: &out, Err: &logs}); err != nil {
 		t.Fatalf("train %v: %v\n%s", args, err, logs.String())
 	}
-	var info train.RunInfo
+	var info checkpoint.RunInfo
 	if err := json.Unmarshal(out.Bytes(), &info); err != nil {
 		t.Fatal(err)
 	}

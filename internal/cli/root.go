@@ -11,9 +11,9 @@ import (
 	"io"
 	"runtime/debug"
 
+	"github.com/cnntrain/cnntrain/internal/config"
 	"github.com/cnntrain/cnntrain/internal/datasets"
 	"github.com/cnntrain/cnntrain/internal/models"
-	"github.com/cnntrain/cnntrain/internal/train"
 	"github.com/spf13/cobra"
 )
 
@@ -51,7 +51,7 @@ func ExitCode(err error) int {
 		errors.Is(err, models.ErrIncompatible),
 		errors.Is(err, models.ErrBadConfig),
 		errors.Is(err, datasets.ErrUnknownDataset),
-		errors.Is(err, train.ErrInvalidConfig):
+		errors.Is(err, config.ErrInvalidConfig):
 		return ExitUsage
 	}
 	return ExitFailure

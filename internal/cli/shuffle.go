@@ -8,6 +8,7 @@ import (
 	"slices"
 	"text/tabwriter"
 
+	"github.com/cnntrain/cnntrain/internal/config"
 	"github.com/cnntrain/cnntrain/internal/train"
 	"github.com/spf13/cobra"
 )
@@ -40,10 +41,10 @@ type ShuffleStats struct {
 
 // ShuffleReport is what shuffle-experiment prints with --json.
 type ShuffleReport struct {
-	Dataset string       `json:"dataset"`
-	Seeds   []uint64     `json:"seeds"`
-	Config  train.Config `json:"config"`
-	Rows    []ShuffleRow `json:"rows"`
+	Dataset string        `json:"dataset"`
+	Seeds   []uint64      `json:"seeds"`
+	Config  config.Config `json:"config"`
+	Rows    []ShuffleRow  `json:"rows"`
 }
 
 func newShuffleCommand(s Streams) *cobra.Command {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cnntrain/cnntrain/internal/checkpoint"
+	"github.com/cnntrain/cnntrain/internal/config"
 	"github.com/cnntrain/cnntrain/internal/train"
 	"github.com/spf13/cobra"
 )
@@ -86,7 +88,11 @@ func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
 	}
 	info := res.Info()
 	info.CnntrainBuild = Version()
-	if err := train.SaveRun(runDir, p.Model, info); err != nil {
+	optState, err := res.OptimizerState()
+	if err != nil {
+		return err
+	}
+	if err := checkpoint.SaveRun(runDir, p.Model, optState, info); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.Err, "Trained %d images in %.1f s (%.0f images/s). Saved to %s\n",
@@ -98,7 +104,7 @@ func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
 }
 
 // uniqueRunDir names a run after what it trained and when.
-func uniqueRunDir(root string, cfg train.Config) string {
+func uniqueRunDir(root string, cfg config.Config) string {
 	name := cfg.Model + "-" + cfg.Dataset
 	if cfg.ShufflePixels {
 		name += "-shuffled"

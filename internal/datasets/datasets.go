@@ -48,7 +48,40 @@ type Info struct {
 	// ('plane', 'car', 'bird', ...). Same order as Classes; nil when the
 	// notebooks use Classes as they are (MNIST, Fashion-MNIST).
 	ShortClasses []string
+	// Preset is how the course notebook that uses this dataset trains on it;
+	// a model may tune it (models.Tune).
+	Preset Preset
 }
+
+// Preset is a notebook's training setup and the way it reports.
+type Preset struct {
+	Epochs, BatchSize, TestBatchSize int
+	Optimizer                        string // "sgd" or "adam"
+	LR, Momentum                     float64
+	// Normalize overrides the dataset's Mean and Std; nil keeps them.
+	Normalize *Normalize
+	// Augment is RandomCrop(padding 4) and a horizontal flip.
+	Augment bool
+	Log     LogStyle
+	// AccuracyDecimals is how the final accuracy line prints it (LogCIFAR).
+	AccuracyDecimals int
+}
+
+// LogStyle is how a notebook reports training.
+type LogStyle int
+
+const (
+	// LogMNIST: "Train: [6400/60000 (11%)]\tLoss: …" every 100 minibatches and
+	// "Test set: Average loss: …" after every epoch.
+	LogMNIST LogStyle = iota
+	// LogCIFAR: "Epoch: 1 Minibatch:   101 loss: …" every 100 minibatches,
+	// then "Finished Training" and one accuracy line after the last epoch.
+	LogCIFAR
+)
+
+// mnistNotebook is the MNIST notebook's setup: SGD lr 0.01 momentum 0.5, one
+// epoch, batches of 64, tests in batches of 1000.
+var mnistNotebook = Preset{Epochs: 1, BatchSize: 64, TestBatchSize: 1000, Optimizer: "sgd", LR: 0.01, Momentum: 0.5, Log: LogMNIST}
 
 // remoteFile is one file of a dataset as it is stored on disk and, unless the
 // dataset comes as an archive, as its mirrors serve it (the uncompressed
@@ -112,6 +145,7 @@ var table = []*dataset{
 			},
 			Mean: []float32{0.1307}, Std: []float32{0.3081},
 			TrainSize: 60000, TestSize: 10000,
+			Preset: mnistNotebook,
 		},
 		dir: "mnist",
 		mirrors: []string{
@@ -135,6 +169,7 @@ var table = []*dataset{
 			},
 			Mean: []float32{0.2860}, Std: []float32{0.3530},
 			TrainSize: 60000, TestSize: 10000,
+			Preset: mnistNotebook,
 		},
 		dir: "fashion-mnist",
 		mirrors: []string{
@@ -163,6 +198,11 @@ var table = []*dataset{
 			// CIFAR-10 pipeline).
 			Mean: []float32{0.4914, 0.4822, 0.4465}, Std: []float32{0.2023, 0.1994, 0.2010},
 			TrainSize: 50000, TestSize: 10000,
+			// Notebook 05_02 (the LeNet): Adam lr 1e-3, 10 epochs, batches
+			// of 64, tests in batches of 8, normalization 0.5/0.5, the
+			// accuracy printed as a whole percent.
+			Preset: Preset{Epochs: 10, BatchSize: 64, TestBatchSize: 8, Optimizer: "adam", LR: 0.001,
+				Normalize: &Normalize{Mean: []float32{0.5, 0.5, 0.5}, Std: []float32{0.5, 0.5, 0.5}}, Log: LogCIFAR},
 		},
 		dir:     cifarDir,
 		mirrors: []string{"https://www.cs.toronto.edu/~kriz/"},
@@ -199,6 +239,9 @@ func Lookup(name string) (Info, error) {
 	info.Mean = slices.Clone(info.Mean)
 	info.Std = slices.Clone(info.Std)
 	info.ShortClasses = slices.Clone(info.ShortClasses)
+	if n := info.Preset.Normalize; n != nil {
+		info.Preset.Normalize = &Normalize{Mean: slices.Clone(n.Mean), Std: slices.Clone(n.Std)}
+	}
 	return info, nil
 }
 

@@ -4,8 +4,8 @@
 //
 // A model is a Layer, usually a Sequential of them: Linear, Conv2d,
 // BatchNorm2d, MaxPool2d, ReLU and LogSoftmax, each with PyTorch's semantics
-// and state_dict names. Their tensors are Params, shared by every graph the
-// model is compiled into, so one optimizer step is seen by all of them.
+// and state_dict names. Their tensors are Params; Param.Value is the host
+// copy, and the executor keeps the working copy on its device.
 //
 //	rng := rand.New(rand.NewPCG(1, 2))
 //	model := graph.Sequential{
@@ -15,20 +15,20 @@
 //
 // # Ops
 //
-// Every layer is one op of our own: a kernel with a forward pass and the
-// gradient with respect to each input, adapted to Gorgonia's Op and SDOp so
-// that gorgonia.Grad builds the backward graph from our ops alone. Gorgonia's
-// own convolution, pooling, BatchNorm and losses are not used: their
-// numerics differ from PyTorch's (BatchNorm's running variance starts at 0
-// and its statistics live inside one graph's op; initializers seed from the
-// clock), and one op per layer is what the CUDA VM runs as well. Matrix
-// products go through internal/sgemm.
+// Every layer adds one node whose op is an internal/ops descriptor (kind,
+// attributes, shape rule, saved tensors), adapted to Gorgonia's Op and SDOp
+// so that gorgonia.Grad builds the backward graph from our ops alone: one
+// gradient node per differentiable input. Gorgonia's own convolution,
+// pooling, BatchNorm and losses are not used: their numerics differ from
+// PyTorch's (BatchNorm's running variance starts at 0 and its statistics live
+// inside one graph's op; initializers seed from the clock).
 //
-// # Running
+// # Compiling
 //
 // Compile builds a Net for one input shape: forward-only for evaluation, or
-// with the loss and every parameter's gradient for training. Net.Run copies a
-// batch in, runs Gorgonia's tape machine, and exposes the output, the loss
-// and the gradients. Shapes are fixed per graph, so training keeps one Net
-// per batch size (the last partial batch gets its own).
+// with the loss and every parameter's gradient for training. A Net holds no
+// data and runs nothing: vm.Compile plans its memory and runs it on a
+// backend. OpOf reads a node's descriptor back. Shapes are fixed per graph,
+// so training compiles one Net per batch size (the last partial batch gets
+// its own).
 package graph

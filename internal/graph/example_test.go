@@ -5,11 +5,12 @@ import (
 	"math/rand/v2"
 
 	"github.com/cnntrain/cnntrain/internal/graph"
-	"gorgonia.org/tensor"
+	G "gorgonia.org/gorgonia"
 )
 
-// A tiny classifier compiled for batches of 4 one-channel 8×8 images: one
-// training step's loss and the shapes of the gradients it produced.
+// A tiny classifier compiled for batches of 4 one-channel 8×8 images, with
+// its loss and gradients: the graph holds one op per layer and one gradient
+// op per differentiable input, each an ops descriptor the executor runs.
 func ExampleCompile() {
 	rng := rand.New(rand.NewPCG(1, 2))
 	model := graph.Sequential{
@@ -18,27 +19,33 @@ func ExampleCompile() {
 		graph.MaxPool2d{Size: 2}, // 4×4
 		graph.NewLinear("fc", 2*4*4, 3, rng),
 	}
-	net, err := graph.Compile(model, tensor.Shape{4, 1, 8, 8}, graph.NetOptions{Training: true, Loss: graph.CrossEntropy, Gradients: true})
+	net, err := graph.Compile(model, []int{4, 1, 8, 8}, graph.NetOptions{Training: true, Loss: graph.CrossEntropy, Gradients: true})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	images := make([]float32, 4*8*8)
-	for i := range images {
-		images[i] = float32(i%7) / 7
-	}
-	if err := net.Run(images, []uint8{0, 1, 2, 1}); err != nil {
+	sorted, err := G.Sort(net.Graph)
+	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Printf("loss is finite: %v\n", net.Loss() > 0 && net.Loss() < 10)
-	for i, p := range net.Params() {
-		fmt.Println(p.Name, p.Shape(), len(net.Grads()[i]))
+	for i := len(sorted) - 1; i >= 0; i-- { // Sort puts the root first
+		if _, ok := graph.OpOf(sorted[i]); ok {
+			fmt.Println(sorted[i].Op(), sorted[i].Shape())
+		}
 	}
 	// Output:
-	// loss is finite: true
-	// conv1.weight (2, 1, 3, 3) 18
-	// conv1.bias (2) 2
-	// fc.weight (3, 32) 96
-	// fc.bias (3) 3
+	// Conv2d(k=3,p=1) (4, 2, 8, 8)
+	// ReLU (4, 2, 8, 8)
+	// MaxPool2d(2) (4, 2, 4, 4)
+	// Linear (4, 3)
+	// CrossEntropyLoss ()
+	// ∂CrossEntropyLoss/∂scores (4, 3)
+	// ∂Linear/∂x (4, 2, 4, 4)
+	// ∂Linear/∂weight (3, 32)
+	// ∂Linear/∂bias (3)
+	// ∂MaxPool2d(2)/∂x (4, 2, 8, 8)
+	// ∂ReLU/∂x (4, 2, 8, 8)
+	// ∂Conv2d(k=3,p=1)/∂weight (2, 1, 3, 3)
+	// ∂Conv2d(k=3,p=1)/∂bias (2)
 }

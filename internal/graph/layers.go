@@ -5,14 +5,16 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/cnntrain/cnntrain/internal/ops"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
 // Param is a named tensor of a model. Its name is the key of PyTorch's
 // state_dict ("conv1.weight", "network.0.bias"), so checkpoints move between
-// cnntrain and PyTorch unchanged. The same Value backs the parameter's node in
-// every graph the model is compiled into, so an optimizer step is seen by all.
+// cnntrain and PyTorch unchanged. Value is the host copy: the executor keeps
+// the working copy on its device (vm.Device) and copies it back with Pull
+// before a checkpoint is written.
 type Param struct {
 	Name  string
 	Value *tensor.Dense
@@ -73,13 +75,13 @@ func NewBuilder(training bool) *Builder {
 	return &Builder{Graph: G.NewGraph(), Training: training, nodes: map[*Param]*G.Node{}, dataInputs: map[*G.Node]bool{}}
 }
 
-// Node returns p's node in this graph, bound to p's value. Buffers are
-// inputs without gradients.
+// Node returns p's input node in this graph; the executor binds it to p's
+// device copy. Buffers are inputs without gradients.
 func (b *Builder) Node(p *Param) *G.Node {
 	if n, ok := b.nodes[p]; ok {
 		return n
 	}
-	n := G.NodeFromAny(b.Graph, p.Value, G.WithName(p.Name))
+	n := G.NewTensor(b.Graph, tensor.Float32, len(p.Shape()), G.WithShape(p.Shape()...), G.WithName(p.Name))
 	b.nodes[p] = n
 	if !p.Trainable() {
 		b.dataInputs[n] = true
@@ -87,24 +89,24 @@ func (b *Builder) Node(p *Param) *G.Node {
 	return n
 }
 
-// Input adds a data node of the given shape backed by value; it gets a
-// gradient only when wantGrad is set (parity tests check the input's gradient).
-func (b *Builder) Input(name string, value *tensor.Dense, wantGrad bool) *G.Node {
-	n := G.NodeFromAny(b.Graph, value, G.WithName(name))
+// Input adds a data node of the given shape; it gets a gradient only when
+// wantGrad is set (parity tests check the input's gradient).
+func (b *Builder) Input(name string, shape tensor.Shape, wantGrad bool) *G.Node {
+	n := G.NewTensor(b.Graph, tensor.Float32, len(shape), G.WithShape(shape...), G.WithName(name))
 	if !wantGrad {
 		b.dataInputs[n] = true
 	}
 	return n
 }
 
-// apply wraps k as an op on the inputs, asking for gradients of every input
-// that is not plain data.
-func (b *Builder) apply(k kernel, inputs ...*G.Node) (*G.Node, error) {
+// apply adds op on the inputs, asking for gradients of every
+// differentiable input that is not plain data.
+func (b *Builder) apply(op ops.Op, inputs ...*G.Node) (*G.Node, error) {
 	grads := make([]bool, len(inputs))
 	for i, n := range inputs {
-		grads[i] = !b.dataInputs[n]
+		grads[i] = !b.dataInputs[n] && op.Differentiable(i)
 	}
-	return newKernelOp(k, grads, inputs...)
+	return newLayerOp(op, grads, inputs...)
 }
 
 // Sequential runs layers one after another, like nn.Sequential.
@@ -140,7 +142,7 @@ func NewLinear(prefix string, in, out int, rng *rand.Rand) *Linear {
 }
 
 func (l *Linear) Forward(b *Builder, x *G.Node) (*G.Node, error) {
-	return b.apply(linearKernel{}, x, b.Node(l.Weight), b.Node(l.Bias))
+	return b.apply(ops.Op{Kind: ops.Linear}, x, b.Node(l.Weight), b.Node(l.Bias))
 }
 func (l *Linear) Params() []*Param { return []*Param{l.Weight, l.Bias} }
 
@@ -162,8 +164,8 @@ func NewConv2d(prefix string, in, out, kernelSize, padding int, rng *rand.Rand) 
 }
 
 func (c *Conv2d) Forward(b *Builder, x *G.Node) (*G.Node, error) {
-	k := &conv2dKernel{kernelSize: c.Weight.Shape()[2], padding: c.Padding}
-	return b.apply(k, x, b.Node(c.Weight), b.Node(c.Bias))
+	op := ops.Op{Kind: ops.Conv2d, KernelSize: c.Weight.Shape()[2], Padding: c.Padding}
+	return b.apply(op, x, b.Node(c.Weight), b.Node(c.Bias))
 }
 func (c *Conv2d) Params() []*Param { return []*Param{c.Weight, c.Bias} }
 
@@ -171,21 +173,23 @@ func (c *Conv2d) Params() []*Param { return []*Param{c.Weight, c.Bias} }
 type MaxPool2d struct{ Size int }
 
 func (p MaxPool2d) Forward(b *Builder, x *G.Node) (*G.Node, error) {
-	return b.apply(&maxPool2dKernel{size: p.Size}, x)
+	return b.apply(ops.Op{Kind: ops.MaxPool2d, Size: p.Size}, x)
 }
 func (MaxPool2d) Params() []*Param { return nil }
 
 // ReLU is nn.ReLU.
 type ReLU struct{}
 
-func (ReLU) Forward(b *Builder, x *G.Node) (*G.Node, error) { return b.apply(reluKernel{}, x) }
-func (ReLU) Params() []*Param                               { return nil }
+func (ReLU) Forward(b *Builder, x *G.Node) (*G.Node, error) {
+	return b.apply(ops.Op{Kind: ops.ReLU}, x)
+}
+func (ReLU) Params() []*Param { return nil }
 
 // LogSoftmax is nn.LogSoftmax(dim=1).
 type LogSoftmax struct{}
 
 func (LogSoftmax) Forward(b *Builder, x *G.Node) (*G.Node, error) {
-	return b.apply(logSoftmaxKernel{}, x)
+	return b.apply(ops.Op{Kind: ops.LogSoftmax}, x)
 }
 func (LogSoftmax) Params() []*Param { return nil }
 
@@ -217,14 +221,14 @@ func NewBatchNorm2d(prefix string, channels int) *BatchNorm2d {
 }
 
 func (bn *BatchNorm2d) Forward(b *Builder, x *G.Node) (*G.Node, error) {
-	k := &batchNormKernel{eps: bn.Eps, momentum: bn.Momentum, mode: bnEval, numBatches: bn.NumBatchesTracked}
+	op := ops.Op{Kind: ops.BatchNorm2d, Eps: bn.Eps, Momentum: bn.Momentum, Mode: ops.BNEval}
 	switch {
 	case b.Training:
-		k.mode = bnTrain
+		op.Mode = ops.BNTrain
 	case b.BatchStatsAtTest:
-		k.mode = bnBatchStatsFrozen
+		op.Mode = ops.BNBatchStats
 	}
-	return b.apply(k, x, b.Node(bn.Weight), b.Node(bn.Bias), b.Node(bn.RunningMean), b.Node(bn.RunningVar))
+	return b.apply(op, x, b.Node(bn.Weight), b.Node(bn.Bias), b.Node(bn.RunningMean), b.Node(bn.RunningVar), b.Node(bn.NumBatchesTracked))
 }
 
 func (bn *BatchNorm2d) Params() []*Param {
@@ -244,8 +248,10 @@ const (
 // Loss adds the mean loss of scores against targets (class indices as float32).
 func (b *Builder) Loss(kind LossKind, scores, targets *G.Node) (*G.Node, error) {
 	switch kind {
-	case NLL, CrossEntropy:
-		return b.apply(&classLossKernel{fromLogits: kind == CrossEntropy}, scores, targets)
+	case NLL:
+		return b.apply(ops.Op{Kind: ops.NLLLoss}, scores, targets)
+	case CrossEntropy:
+		return b.apply(ops.Op{Kind: ops.CrossEntropyLoss}, scores, targets)
 	}
 	return nil, fmt.Errorf("unknown loss %q", kind)
 }

@@ -7,22 +7,23 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// Net is a model compiled for one batch shape: an expression graph with its
-// input and label nodes, the loss, the gradient of every trainable parameter,
-// and the machine that runs it. Training compiles one Net per batch size it
-// meets (the last partial batch gets its own); all share the model's Params.
+// Net is a model's expression graph for one input shape (N, C, H, W): the
+// image and label inputs, the output, the loss and, for training, the
+// gradient of every trainable parameter. It holds no data and runs nothing;
+// vm.Compile plans its memory and runs it on a backend. Training compiles one
+// Net per batch size it meets (the last partial batch gets its own).
 type Net struct {
-	builder *Builder
-	images  *tensor.Dense
-	labels  *tensor.Dense
-	output  *G.Node
-	loss    *G.Node
-	params  []*Param
-	grads   G.Nodes
-	// gradData is Grads' result, kept so a training step allocates nothing.
-	gradData [][]float32
-	inGrad   *G.Node
-	machine  G.VM
+	Graph          *G.ExprGraph
+	Images, Labels *G.Node // Labels is nil without a loss
+	Output         *G.Node
+	Loss           *G.Node // nil for a forward-only net
+	// Params are the trainable parameters in the order of Grads.
+	Params []*Param
+	Grads  G.Nodes
+	// InputGrad is the gradient with respect to the images (InputGrad nets).
+	InputGrad *G.Node
+	Options   NetOptions
+	params    map[*G.Node]*Param
 }
 
 // NetOptions say what a Net computes beyond the forward pass.
@@ -36,27 +37,27 @@ type NetOptions struct {
 }
 
 // Compile builds model into a fresh graph for inputs of the given shape
-// (N, C, H, W) and prepares the tape machine that runs it.
-func Compile(model Layer, inputShape tensor.Shape, opt NetOptions) (*Net, error) {
+// (N, C, H, W), with the loss and gradients opt asks for.
+func Compile(model Layer, inputShape []int, opt NetOptions) (*Net, error) {
 	if opt.Gradients && opt.Loss == "" {
 		return nil, fmt.Errorf("compile: gradients need a loss")
 	}
+	if len(inputShape) != 4 {
+		return nil, fmt.Errorf("compile: input shape %v is not (N, C, H, W)", inputShape)
+	}
 	b := NewBuilder(opt.Training)
 	b.BatchStatsAtTest = opt.BatchStatsAtTest
-	n := &Net{
-		builder: b,
-		images:  tensor.New(tensor.WithShape(inputShape...), tensor.Of(tensor.Float32)),
-		labels:  tensor.New(tensor.WithShape(inputShape[0]), tensor.Of(tensor.Float32)),
-	}
-	x := b.Input("images", n.images, opt.InputGrad)
+	n := &Net{Graph: b.Graph, Options: opt}
+	x := b.Input("images", tensor.Shape(inputShape), opt.InputGrad)
+	n.Images = x
 	out, err := model.Forward(b, x)
 	if err != nil {
 		return nil, fmt.Errorf("compile model for input %v: %w", inputShape, err)
 	}
-	n.output = out
+	n.Output = out
 	if opt.Loss != "" {
-		y := b.Input("labels", n.labels, false)
-		if n.loss, err = b.Loss(opt.Loss, out, y); err != nil {
+		n.Labels = b.Input("labels", tensor.Shape{inputShape[0]}, false)
+		if n.Loss, err = b.Loss(opt.Loss, out, n.Labels); err != nil {
 			return nil, fmt.Errorf("compile loss: %w", err)
 		}
 	}
@@ -64,78 +65,35 @@ func Compile(model Layer, inputShape tensor.Shape, opt NetOptions) (*Net, error)
 		wrt := G.Nodes{}
 		for _, p := range model.Params() {
 			if p.Trainable() {
-				n.params = append(n.params, p)
+				n.Params = append(n.Params, p)
 				wrt = append(wrt, b.Node(p))
 			}
 		}
 		if opt.InputGrad {
 			wrt = append(wrt, x)
 		}
-		grads, err := G.Grad(n.loss, wrt...)
+		grads, err := G.Grad(n.Loss, wrt...)
 		if err != nil {
 			return nil, fmt.Errorf("differentiate: %w", err)
 		}
 		if opt.InputGrad {
-			n.inGrad = grads[len(grads)-1]
+			n.InputGrad = grads[len(grads)-1]
 			grads = grads[:len(grads)-1]
 		}
-		n.grads = grads
+		n.Grads = grads
 	}
-	n.machine = G.NewTapeMachine(b.Graph)
+	n.params = make(map[*G.Node]*Param, len(b.nodes))
+	for p, node := range b.nodes {
+		n.params[node] = p
+	}
 	return n, nil
 }
 
+// ParamOf is the parameter (or buffer) bound to an input node.
+func (n *Net) ParamOf(node *G.Node) (*Param, bool) {
+	p, ok := n.params[node]
+	return p, ok
+}
+
 // BatchSize is the number of images the net takes at once.
-func (n *Net) BatchSize() int { return n.images.Shape()[0] }
-
-// Run copies a batch in and runs the graph once: forward, loss and, when
-// compiled with gradients, the backward pass. labels may be nil for a
-// forward-only net.
-func (n *Net) Run(images []float32, labels []uint8) error {
-	dst := n.images.Float32s()
-	if len(images) != len(dst) {
-		return fmt.Errorf("run: batch has %d values, net takes %d (shape %v)", len(images), len(dst), n.images.Shape())
-	}
-	copy(dst, images)
-	if n.loss != nil {
-		ls := n.labels.Float32s()
-		if len(labels) != len(ls) {
-			return fmt.Errorf("run: batch has %d labels, net takes %d", len(labels), len(ls))
-		}
-		for i, l := range labels {
-			ls[i] = float32(l)
-		}
-	}
-	defer n.machine.Reset()
-	if err := n.machine.RunAll(); err != nil {
-		return fmt.Errorf("run: %w", err)
-	}
-	return nil
-}
-
-// Output is the model's output for the last batch, (N, classes) flattened.
-func (n *Net) Output() []float32 { return bufferOf(n.output.Value()).data }
-
-// Loss is the mean loss of the last batch.
-func (n *Net) Loss() float32 { return bufferOf(n.loss.Value()).data[0] }
-
-// Params are the trainable parameters, in the order of Grads.
-func (n *Net) Params() []*Param { return n.params }
-
-// Grads returns the gradient of each trainable parameter from the last run.
-// The slices are the gradient ops' own buffers, valid until the next Run.
-func (n *Net) Grads() [][]float32 {
-	if len(n.gradData) != len(n.grads) {
-		n.gradData = make([][]float32, len(n.grads))
-	}
-	for i, g := range n.grads {
-		n.gradData[i] = bufferOf(g.Value()).data
-	}
-	return n.gradData
-}
-
-// InputGrad is the gradient with respect to the images (InputGrad nets only).
-func (n *Net) InputGrad() []float32 { return bufferOf(n.inGrad.Value()).data }
-
-// Close releases the machine.
-func (n *Net) Close() { n.machine.Close() }
+func (n *Net) BatchSize() int { return n.Images.Shape()[0] }

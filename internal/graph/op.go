@@ -1,81 +1,62 @@
 package graph
 
 import (
+	"errors"
 	"fmt"
 	"hash"
 	"hash/fnv"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/chewxy/hm"
+	"github.com/cnntrain/cnntrain/internal/ops"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
-// kernel is the arithmetic of one layer: its forward pass and the gradient with
-// respect to each of its inputs, on flat float32 buffers in C order. Every layer
-// of cnntrain is one kernel wrapped in a kernelOp, so the CPU tape machine and
-// the CUDA VM see one op per layer and one gradient op per differentiable input.
-//
-// A kernel may keep state computed by forward for backward (pooling keeps its
-// argmax, BatchNorm its batch statistics): Gorgonia's tape runs the forward op
-// before every gradient op that reads its output, and one kernel belongs to one
-// node of one graph.
-type kernel interface {
-	// name is the op's name in graph dumps and error messages, with its settings.
-	name() string
-	// outputShape checks the input shapes and returns the output's; an empty
-	// shape means a scalar.
-	outputShape(in []tensor.Shape) (tensor.Shape, error)
-	forward(in []buffer, out buffer) error
-	// backward writes into dIn the gradient of the loss with respect to input
-	// wrt, given the forward inputs, the forward output and dOut, the gradient
-	// with respect to the output.
-	backward(wrt int, in []buffer, out, dOut, dIn buffer) error
-}
-
-// buffer is a value's flat data with its shape.
-type buffer struct {
-	data  []float32
-	shape tensor.Shape
+// layerOp puts an ops.Op descriptor into a Gorgonia graph. It carries no
+// data and no kernel: Gorgonia checks its types and shapes, and its SymDiff
+// adds one gradOp per differentiable input, so gorgonia.Grad builds the
+// backward graph out of our ops alone. The executor (internal/vm) reads the
+// descriptors back with OpOf and runs them on a backend.
+type layerOp struct {
+	op       ops.Op
+	id       int64
+	inDims   []int
+	inShapes []ops.Shape
+	outShape ops.Shape
+	// grads says which inputs get a gradient node; data inputs, labels and
+	// BatchNorm's statistics do not.
+	grads []bool
 }
 
 // opIDs makes every op unique: Gorgonia hashes ops, and two layers of the same
 // kind must never be mistaken for one another.
 var opIDs atomic.Int64
 
-// kernelOp adapts a kernel to gorgonia.Op and gorgonia.SDOp. Its output lives in
-// a buffer the op owns, allocated on the first run and reused by every later one,
-// so the training step does not allocate.
-type kernelOp struct {
-	k        kernel
-	id       int64
-	inDims   []int
-	outShape tensor.Shape
-	// grads says which inputs get a gradient node; data inputs and labels do not.
-	grads []bool
-	out   G.Value
-	in    []buffer // reused views of the inputs
-}
+// errNotTape is what Gorgonia's own machines get if asked to run our ops.
+var errNotTape = errors.New("cnntrain ops run on cnntrain's executor (internal/vm), not on Gorgonia's machines")
 
-func newKernelOp(k kernel, grads []bool, inputs ...*G.Node) (*G.Node, error) {
-	shapes := make([]tensor.Shape, len(inputs))
+func newLayerOp(op ops.Op, grads []bool, inputs ...*G.Node) (*G.Node, error) {
+	shapes := make([]ops.Shape, len(inputs))
 	dims := make([]int, len(inputs))
 	for i, n := range inputs {
-		shapes[i] = n.Shape().Clone()
+		shapes[i] = ops.Shape(n.Shape().Clone())
+		if n.IsScalar() {
+			shapes[i] = ops.Shape{}
+		}
 		dims[i] = n.Dims()
 		if n.Dtype() != tensor.Float32 {
-			return nil, fmt.Errorf("%s: input %d is %v, want float32", k.name(), i, n.Dtype())
+			return nil, fmt.Errorf("%s: input %d is %v, want float32", op, i, n.Dtype())
 		}
 	}
-	out, err := k.outputShape(shapes)
+	out, err := op.OutputShape(shapes)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", k.name(), err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	op := &kernelOp{k: k, id: opIDs.Add(1), inDims: dims, outShape: out, grads: grads}
-	node, err := G.ApplyOp(op, inputs...)
+	lo := &layerOp{op: op, id: opIDs.Add(1), inDims: dims, inShapes: shapes, outShape: out, grads: grads}
+	node, err := G.ApplyOp(lo, inputs...)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", k.name(), err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return node, nil
 }
@@ -87,9 +68,9 @@ func valueType(dims int) hm.Type {
 	return G.TensorType{Dims: dims, Of: tensor.Float32}
 }
 
-func (op *kernelOp) Arity() int { return len(op.inDims) }
+func (op *layerOp) Arity() int { return len(op.inDims) }
 
-func (op *kernelOp) Type() hm.Type {
+func (op *layerOp) Type() hm.Type {
 	ts := make([]hm.Type, 0, len(op.inDims)+1)
 	for _, d := range op.inDims {
 		ts = append(ts, valueType(d))
@@ -98,37 +79,25 @@ func (op *kernelOp) Type() hm.Type {
 	return hm.NewFnType(ts...)
 }
 
-func (op *kernelOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return op.outShape.Clone(), nil
+func (op *layerOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape(append([]int(nil), op.outShape...)), nil
 }
 
-func (op *kernelOp) Do(vals ...G.Value) (G.Value, error) {
-	in, err := buffers(op.in, vals)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op.k.name(), err)
-	}
-	op.in = in
-	if op.out == nil {
-		op.out = newValue(op.outShape)
-	}
-	if err := op.k.forward(in, bufferOf(op.out)); err != nil {
-		return nil, fmt.Errorf("%s: %w", op.k.name(), err)
-	}
-	return op.out, nil
+func (op *layerOp) Do(...G.Value) (G.Value, error) {
+	return nil, fmt.Errorf("%s: %w", op.op, errNotTape)
 }
+func (op *layerOp) ReturnsPtr() bool      { return false }
+func (op *layerOp) CallsExtern() bool     { return false }
+func (op *layerOp) OverwritesInput() int  { return -1 }
+func (op *layerOp) String() string        { return op.op.String() }
+func (op *layerOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "%s#%d", op.op, op.id) }
+func (op *layerOp) Hashcode() uint32      { return hashOf(op) }
 
-func (op *kernelOp) ReturnsPtr() bool      { return false }
-func (op *kernelOp) CallsExtern() bool     { return false }
-func (op *kernelOp) OverwritesInput() int  { return -1 }
-func (op *kernelOp) String() string        { return op.k.name() }
-func (op *kernelOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "%s#%d", op.k.name(), op.id) }
-func (op *kernelOp) Hashcode() uint32      { return hashOf(op) }
-
-func (op *kernelOp) DiffWRT(int) []bool { return append([]bool(nil), op.grads...) }
+func (op *layerOp) DiffWRT(int) []bool { return append([]bool(nil), op.grads...) }
 
 // SymDiff adds one gradOp per differentiable input; it reads the forward
 // inputs, the forward output and the output's gradient.
-func (op *kernelOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+func (op *layerOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	args := make([]*G.Node, 0, len(inputs)+2)
 	args = append(args, inputs...)
 	args = append(args, output, grad)
@@ -137,7 +106,7 @@ func (op *kernelOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, erro
 		if !op.grads[i] {
 			continue
 		}
-		g := &gradOp{fwd: op, wrt: i, id: opIDs.Add(1), shape: inputs[i].Shape().Clone()}
+		g := &gradOp{fwd: op, wrt: i, id: opIDs.Add(1)}
 		n, err := G.ApplyOp(g, args...)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", g, err)
@@ -147,15 +116,13 @@ func (op *kernelOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, erro
 	return ret, nil
 }
 
-// gradOp computes the gradient of a kernelOp's output with respect to one of
-// its inputs.
+// gradOp is the gradient of a layerOp's output with respect to one of its
+// inputs. Its arguments are the forward inputs, the forward output and the
+// output's gradient.
 type gradOp struct {
-	fwd   *kernelOp
-	wrt   int
-	id    int64
-	shape tensor.Shape
-	out   G.Value
-	in    []buffer // reused views of the inputs
+	fwd *layerOp
+	wrt int
+	id  int64
 }
 
 func (op *gradOp) Arity() int { return len(op.fwd.inDims) + 2 }
@@ -170,28 +137,17 @@ func (op *gradOp) Type() hm.Type {
 	return hm.NewFnType(ts...)
 }
 
-func (op *gradOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.shape.Clone(), nil }
-
-func (op *gradOp) Do(vals ...G.Value) (G.Value, error) {
-	bufs, err := buffers(op.in, vals)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	op.in = bufs
-	n := len(op.fwd.inDims)
-	if op.out == nil {
-		op.out = newValue(op.shape)
-	}
-	if err := op.fwd.k.backward(op.wrt, bufs[:n], bufs[n], bufs[n+1], bufferOf(op.out)); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	return op.out, nil
+func (op *gradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape(append([]int(nil), op.fwd.inShapes[op.wrt]...)), nil
 }
 
-func (op *gradOp) ReturnsPtr() bool      { return false }
-func (op *gradOp) CallsExtern() bool     { return false }
-func (op *gradOp) OverwritesInput() int  { return -1 }
-func (op *gradOp) String() string        { return fmt.Sprintf("∂%s/∂in%d", op.fwd.k.name(), op.wrt) }
+func (op *gradOp) Do(...G.Value) (G.Value, error) { return nil, fmt.Errorf("%s: %w", op, errNotTape) }
+func (op *gradOp) ReturnsPtr() bool               { return false }
+func (op *gradOp) CallsExtern() bool              { return false }
+func (op *gradOp) OverwritesInput() int           { return -1 }
+func (op *gradOp) String() string {
+	return fmt.Sprintf("∂%s/∂%s", op.fwd.op, op.fwd.op.Inputs()[op.wrt])
+}
 func (op *gradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "%s#%d", op, op.id) }
 func (op *gradOp) Hashcode() uint32      { return hashOf(op) }
 
@@ -201,41 +157,27 @@ func hashOf(op G.Op) uint32 {
 	return h.Sum32()
 }
 
-func newValue(s tensor.Shape) G.Value {
-	if len(s) == 0 {
-		return G.NewF32(0)
-	}
-	return tensor.New(tensor.WithShape(s...), tensor.Of(tensor.Float32))
+// OpInfo is what a node of a compiled graph computes, for the executor.
+type OpInfo struct {
+	Op ops.Op
+	// In are the shapes of the forward op's inputs; Out its output's.
+	In  []ops.Shape
+	Out ops.Shape
+	// Grad is set for a gradient node: the gradient of the forward op's
+	// output with respect to input Wrt. Its children are the forward inputs,
+	// the forward node itself and the output's gradient.
+	Grad bool
+	Wrt  int
 }
 
-// bufferOf views a Gorgonia value as a flat float32 buffer without copying.
-func bufferOf(v G.Value) buffer {
-	switch v := v.(type) {
-	case *tensor.Dense:
-		return buffer{data: v.Float32s(), shape: v.Shape()}
-	case *G.F32:
-		return buffer{data: unsafe.Slice((*float32)(unsafe.Pointer(v)), 1), shape: tensor.ScalarShape()}
+// OpOf describes node n's op; ok is false for nodes that are not cnntrain
+// ops (inputs, constants, or Gorgonia's own ops).
+func OpOf(n *G.Node) (info OpInfo, ok bool) {
+	switch op := n.Op().(type) {
+	case *layerOp:
+		return OpInfo{Op: op.op, In: op.inShapes, Out: op.outShape}, true
+	case *gradOp:
+		return OpInfo{Op: op.fwd.op, In: op.fwd.inShapes, Out: op.fwd.outShape, Grad: true, Wrt: op.wrt}, true
 	}
-	panic(fmt.Sprintf("graph: unexpected value %T", v)) // only our own values reach here
-}
-
-// buffers views vals as buffers, reusing dst's storage.
-func buffers(dst []buffer, vals []G.Value) ([]buffer, error) {
-	out := dst[:0]
-	if cap(out) < len(vals) {
-		out = make([]buffer, 0, len(vals))
-	}
-	out = out[:len(vals)]
-	for i, v := range vals {
-		switch v.(type) {
-		case *tensor.Dense, *G.F32:
-			if v.Dtype() != tensor.Float32 {
-				return nil, fmt.Errorf("input %d is %v, want float32", i, v.Dtype())
-			}
-			out[i] = bufferOf(v)
-		default:
-			return nil, fmt.Errorf("input %d: unsupported value %T", i, v)
-		}
-	}
-	return out, nil
+	return OpInfo{}, false
 }

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cnntrain/cnntrain/internal/datasets"
 	"github.com/cnntrain/cnntrain/internal/graph"
 )
 
@@ -69,13 +70,31 @@ type builder func(in Input, cfg Config, rng *rand.Rand) (*Model, error)
 type entry struct {
 	summary string
 	build   builder
+	// tune adjusts the dataset's notebook preset where the model's own
+	// notebook trains differently; nil keeps it.
+	tune func(in Input, p *datasets.Preset)
 }
 
 var registry = map[string]entry{
-	"mlp":   {"the notebook's FC2Layer: two hidden ReLU layers (--hidden, default 8)", buildMLP},
-	"cnn":   {"on 1-channel images the MNIST notebook's CNN (--features, default 6); on 3-channel images the CIFAR-10 notebook's LeNet", buildCNN},
-	"vgg11": {"VGG11 with BatchNorm: the CIFAR-10 notebook's \"VGG16\" (--width scales the channels)", buildVGG(vggCfg11)},
-	"vgg16": {"VGG16 with BatchNorm, the real one (--width scales the channels)", buildVGG(vggCfg16)},
+	"mlp":   {"the notebook's FC2Layer: two hidden ReLU layers (--hidden, default 8)", buildMLP, nil},
+	"cnn":   {"on 1-channel images the MNIST notebook's CNN (--features, default 6); on 3-channel images the CIFAR-10 notebook's LeNet", buildCNN, nil},
+	"vgg11": {"VGG11 with BatchNorm: the CIFAR-10 notebook's \"VGG16\" (--width scales the channels)", buildVGG(vggCfg11), vggNotebook},
+	"vgg16": {"VGG16 with BatchNorm, the real one (--width scales the channels)", buildVGG(vggCfg16), vggNotebook},
+}
+
+// vggNotebook is notebook 05_03's setup: batches of 128 for training and
+// test, random crop and flip, the dataset's own normalization, the accuracy
+// printed with two decimals.
+func vggNotebook(_ Input, p *datasets.Preset) {
+	p.BatchSize, p.TestBatchSize, p.Augment, p.Normalize, p.AccuracyDecimals = 128, 128, true, nil, 2
+}
+
+// Tune applies model name's adjustments to a dataset's notebook preset for
+// input in; unknown names leave it unchanged.
+func Tune(name string, in Input, p *datasets.Preset) {
+	if e, ok := registry[name]; ok && e.tune != nil {
+		e.tune(in, p)
+	}
 }
 
 // Names lists the registered models, sorted.

@@ -1,11 +1,13 @@
 package train
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/cnntrain/cnntrain/internal/graph"
 	"github.com/cnntrain/cnntrain/internal/models"
+	"github.com/cnntrain/cnntrain/internal/optim"
+	"github.com/cnntrain/cnntrain/internal/vm"
 )
 
 // BenchmarkTrainStep times one minibatch of each notebook's setup: forward,
@@ -32,9 +34,13 @@ func BenchmarkTrainStep(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			cache := netCache{model: m, opts: netOptionsFor(m, true)}
-			defer cache.close()
-			net, err := cache.get(bc.batch)
+			dev, err := vm.NewDevice(NewBackend(), m.Params())
+			if err != nil {
+				b.Fatal(err)
+			}
+			progs := &vm.Programs{Device: dev, Model: m.Net, Input: [3]int{bc.in.C, bc.in.H, bc.in.W},
+				Options: graph.NetOptions{Training: true, Loss: m.Loss, Gradients: true}}
+			prog, err := progs.Get(bc.batch)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -47,23 +53,17 @@ func BenchmarkTrainStep(b *testing.B) {
 			for i := range y {
 				y[i] = uint8(rng.IntN(10))
 			}
-			opt := &SGD{LR: 0.01, Momentum: 0.5}
+			opt := &optim.SGD{LR: 0.01, Momentum: 0.5}
 			b.ResetTimer()
 			for b.Loop() {
-				if err := net.Run(x, y); err != nil {
+				if err := prog.Run(x, y); err != nil {
 					b.Fatal(err)
 				}
-				if err := opt.Step(net.Params(), net.Grads()); err != nil {
+				if err := prog.Update(opt); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(float64(bc.batch*b.N)/b.Elapsed().Seconds(), "images/s")
 		})
 	}
-}
-
-func ExampleSGD() {
-	opt := &SGD{LR: 0.01, Momentum: 0.5}
-	fmt.Println(opt.Name())
-	// Output: SGD(lr=0.01, momentum=0.5, weight_decay=0)
 }

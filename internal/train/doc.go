@@ -1,16 +1,18 @@
-// Package train trains and evaluates cnntrain's models.
+// Package train is the training loop and what a run attaches to it.
 //
 // # The loop
 //
-// Trainer.Fit runs minibatches and optimizer steps and nothing else; the
-// rest attaches as hooks, values implementing StepHook (after the backward
-// pass, before the update: the place to stop on a NaN loss) or EpochHook:
+// Trainer.Fit runs minibatches and optimizer updates and nothing else, on
+// the model's vm.Device: per minibatch one upload of the batch, forward and
+// backward, the step hooks, and the optimizer's update on the device. The
+// rest attaches as hooks, registered by type and by name (a hook's error is
+// returned prefixed with its name):
 //
-//	t := &train.Trainer{
-//		Model:     model,
-//		Optimizer: &train.SGD{LR: 0.01, Momentum: 0.5},
-//		Hooks:     []any{train.NaNGuard{}, train.MNISTLog{W: os.Stderr, Every: 100}, &throughput, eval},
-//	}
+//	t := &train.Trainer{Model: model, Device: dev, Optimizer: &optim.SGD{LR: 0.01, Momentum: 0.5}}
+//	t.OnStep("nan guard", train.NaNGuard{}) // after backward, before the update
+//	t.OnStep("progress log", train.EveryN(100, train.MNISTLog{W: os.Stderr}))
+//	t.OnEpochEnd("throughput", &throughput)
+//	t.OnEpochEnd("evaluation", eval)
 //	err := t.Fit(ctx, loader, epochs) // ctx cancelled by Ctrl-C stops at the next minibatch
 //
 // MNISTLog and CIFARLog print the notebooks' progress lines, EvalAfterEpochs
@@ -18,14 +20,9 @@
 //
 // # Runs
 //
-// Config is a run's configuration; Preset gives each notebook's, Prepare
-// builds the model and data pipelines for it and Run trains and evaluates as
-// that notebook does. SaveRun writes a run folder (model.safetensors with
-// PyTorch's state_dict names, checkpoint.json, config.yaml) atomically;
-// LoadRunInfo and LoadWeights read it back, strictly.
-//
-// # Optimizers
-//
-// SGD and Adam follow torch.optim's update rules operation by operation, so
-// a step matches PyTorch's to float32 rounding (see the parity tests).
+// Prepare builds a run from a config.Config (the model, its device, the data
+// pipelines); Run trains and evaluates it, reporting as its notebook does
+// (config.Report: a dataset's log style and a model's accuracy format, data
+// in the registries, not names in the loop). The checkpoint package writes
+// the result; the optim package holds the update rules; evaluate measures.
 package train

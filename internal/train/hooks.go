@@ -7,39 +7,36 @@ import (
 	"time"
 
 	"github.com/cnntrain/cnntrain/internal/datasets"
+	"github.com/cnntrain/cnntrain/internal/evaluate"
 )
 
-// MNISTLog prints the MNIST notebook's progress line every Every minibatches:
+// MNISTLog prints the MNIST notebook's progress line (wrap it in EveryN to
+// print every 100 minibatches, as the notebook does):
 //
 //	Train: [6400/60000 (11%)]	Loss: 0.812345
-type MNISTLog struct {
-	W     io.Writer
-	Every int
-}
+type MNISTLog struct{ W io.Writer }
+
+var (
+	_ StepHook  = MNISTLog{}
+	_ StepHook  = CIFARLog{}
+	_ EpochHook = (*EvalAfterEpochs)(nil)
+	_ EpochHook = (*Throughput)(nil)
+)
 
 func (l MNISTLog) OnStep(s Step) error {
-	if l.Every <= 0 || s.Batch%l.Every != 0 {
-		return nil
-	}
 	// batch_idx * len(data) and 100. * batch_idx / len(train_loader), as printed by the notebook.
 	_, err := fmt.Fprintf(l.W, "Train: [%d/%d (%.0f%%)]\tLoss: %.6f\n",
 		s.Batch*s.BatchSize, s.Total, 100*float64(s.Batch)/float64(s.NumBatches), s.Loss)
 	return err
 }
 
-// CIFARLog prints the CIFAR-10 notebooks' progress line every Every
-// minibatches, numbering minibatches from 1:
+// CIFARLog prints the CIFAR-10 notebooks' progress line, numbering
+// minibatches from 1:
 //
 //	Epoch: 1 Minibatch:   101 loss: 1.736
-type CIFARLog struct {
-	W     io.Writer
-	Every int
-}
+type CIFARLog struct{ W io.Writer }
 
 func (l CIFARLog) OnStep(s Step) error {
-	if l.Every <= 0 || s.Batch%l.Every != 0 {
-		return nil
-	}
 	_, err := fmt.Fprintf(l.W, "Epoch: %d Minibatch: %5d loss: %.3f\n", s.Epoch, s.Batch+1, s.Loss)
 	return err
 }
@@ -49,11 +46,11 @@ func (l CIFARLog) OnStep(s Step) error {
 //
 //	Test set: Average loss: 0.4412, Accuracy: 8735/10000 (87%)
 type EvalAfterEpochs struct {
-	Evaluator *Evaluator
+	Evaluator *evaluate.Evaluator
 	Loader    *datasets.Loader
 	Every     int
 	W         io.Writer
-	Last      Metrics
+	Last      evaluate.Metrics
 }
 
 func (e *EvalAfterEpochs) OnEpochEnd(ctx context.Context, end EpochEnd) error {

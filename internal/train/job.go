@@ -5,62 +5,15 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/cnntrain/cnntrain/internal/backend"
+	"github.com/cnntrain/cnntrain/internal/backend/cpu"
+	"github.com/cnntrain/cnntrain/internal/checkpoint"
+	"github.com/cnntrain/cnntrain/internal/config"
 	"github.com/cnntrain/cnntrain/internal/datasets"
+	"github.com/cnntrain/cnntrain/internal/evaluate"
 	"github.com/cnntrain/cnntrain/internal/models"
+	"github.com/cnntrain/cnntrain/internal/vm"
 )
-
-// Check validates c and makes sure its model exists and fits its dataset,
-// without loading any data, so mistakes surface before a long load.
-func (c Config) Check() error {
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	info, err := datasets.Lookup(c.Dataset)
-	if err != nil {
-		return err
-	}
-	if _, err := models.New(c.Model, inputOf(info), c.ModelConfig()); err != nil {
-		return fmt.Errorf("%w (dataset %s)", err, c.Dataset)
-	}
-	if n := c.Normalize; n != nil && len(n.Mean) != info.C {
-		return fmt.Errorf("%w: normalize has %d channels, %s images have %d", ErrInvalidConfig, len(n.Mean), c.Dataset, info.C)
-	}
-	return nil
-}
-
-// ModelConfig is the part of c that builds the model.
-func (c Config) ModelConfig() models.Config {
-	return models.Config{Hidden: c.Hidden, Features: c.Features, Width: c.Width, Seed: c.Seed}
-}
-
-// Normalization is the per-channel normalization the run uses: the
-// configured one, else the dataset's.
-func (c Config) Normalization(info datasets.Info) datasets.Normalize {
-	if c.Normalize != nil {
-		return datasets.Normalize{Mean: c.Normalize.Mean, Std: c.Normalize.Std}
-	}
-	return datasets.Normalize{Mean: info.Mean, Std: info.Std}
-}
-
-// Permutation is the pixel permutation the run applies, nil for none.
-func (c Config) Permutation(info datasets.Info) []int {
-	if !c.ShufflePixels {
-		return nil
-	}
-	return datasets.Permutation(c.PermutationSeed, info.H*info.W)
-}
-
-// NewOptimizer builds the configured optimizer.
-func (c Config) NewOptimizer() Optimizer {
-	if c.Optimizer == "adam" {
-		return NewAdam(c.LR, c.WeightDecay)
-	}
-	return &SGD{LR: c.LR, Momentum: c.Momentum, WeightDecay: c.WeightDecay}
-}
-
-func inputOf(info datasets.Info) models.Input {
-	return models.Input{C: info.C, H: info.H, W: info.W, Classes: len(info.Classes)}
-}
 
 // Data is a dataset loaded in memory.
 type Data struct {
@@ -69,21 +22,26 @@ type Data struct {
 }
 
 // Input is the model input this dataset provides.
-func (d Data) Input() models.Input { return inputOf(d.Info) }
+func (d Data) Input() models.Input { return config.InputOf(d.Info) }
 
-// Prepared is everything a run needs, built from a Config: the model, the
-// pixel permutation and the pipelines.
+// Prepared is everything a run needs, built from a Config: the model and its
+// Device, the pixel permutation and the pipelines.
 type Prepared struct {
-	Config      Config
+	Config      config.Config
 	Info        datasets.Info
 	Model       *models.Model
+	Device      *vm.Device
 	Normalize   datasets.Normalize
 	Permutation []int // nil unless ShufflePixels
 	Train, Test *datasets.Loader
 }
 
-// Prepare validates cfg and builds its model and loaders over data.
-func Prepare(cfg Config, data Data) (*Prepared, error) {
+// NewBackend is the backend runs train on.
+var NewBackend = func() backend.Backend { return cpu.New() }
+
+// Prepare validates cfg and builds its model, its device and its loaders
+// over data.
+func Prepare(cfg config.Config, data Data) (*Prepared, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -91,7 +49,11 @@ func Prepare(cfg Config, data Data) (*Prepared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (dataset %s)", err, data.Info.Name)
 	}
-	p := &Prepared{Config: cfg, Info: data.Info, Model: m, Normalize: cfg.Normalization(data.Info), Permutation: cfg.Permutation(data.Info)}
+	dev, err := vm.NewDevice(NewBackend(), m.Params())
+	if err != nil {
+		return nil, err
+	}
+	p := &Prepared{Config: cfg, Info: data.Info, Model: m, Device: dev, Normalize: cfg.Normalization(data.Info), Permutation: cfg.Permutation(data.Info)}
 	trainCfg := datasets.LoaderConfig{BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Normalize: p.Normalize, Permute: p.Permutation}
 	if cfg.Augment {
 		trainCfg.RandomCrop, trainCfg.RandomFlip = 4, true
@@ -126,45 +88,49 @@ type Logs struct {
 // Result is a finished run.
 type Result struct {
 	*Prepared
-	Metrics    Metrics
+	Metrics    evaluate.Metrics
 	Throughput Throughput
 }
 
 // Run trains p's model and evaluates it, logging as the notebook of its
-// dataset does: the MNIST notebook tests after every epoch, the CIFAR-10
-// notebooks once at the end.
+// dataset and model does (config.Report): tests after every epoch with the
+// MNIST notebook's lines, or once at the end with the CIFAR-10 notebooks'.
+// The model's host values hold the trained weights when it returns.
 func Run(ctx context.Context, p *Prepared, logs Logs) (*Result, error) {
 	classes := p.Info.Classes
 	if p.Info.ShortClasses != nil {
 		classes = p.Info.ShortClasses
 	}
-	evaluator := &Evaluator{Model: p.Model, Classes: classes, BatchStatsAtTest: p.Config.BNBatchStatsAtTest}
+	evaluator := &evaluate.Evaluator{Model: p.Model, Device: p.Device, Classes: classes, BatchStatsAtTest: p.Config.BNBatchStatsAtTest}
 	defer evaluator.Close()
 	res := &Result{Prepared: p}
-	cifar := p.Info.Name == "cifar10"
+	report := config.Report(p.Config.Model, p.Config.Dataset)
 	eval := &EvalAfterEpochs{Evaluator: evaluator, Loader: p.Test, Every: 1}
-	var progress StepHook = MNISTLog{W: logs.Progress, Every: 100}
-	if cifar {
+	t := &Trainer{Model: p.Model, Device: p.Device, Optimizer: p.Config.NewOptimizer()}
+	t.OnStep("nan guard", NaNGuard{})
+	switch report.Log {
+	case datasets.LogCIFAR:
 		eval.Every = p.Config.Epochs
-		progress = CIFARLog{W: logs.Progress, Every: 100}
-	} else {
+		t.OnStep("progress log", EveryN(100, CIFARLog{W: logs.Progress}))
+	default:
 		eval.W = logs.Results
+		t.OnStep("progress log", EveryN(100, MNISTLog{W: logs.Progress}))
 	}
-	t := &Trainer{
-		Model:     p.Model,
-		Optimizer: p.Config.NewOptimizer(),
-		Hooks:     []any{NaNGuard{}, progress, &res.Throughput, eval},
-	}
+	t.OnEpochEnd("throughput", &res.Throughput)
+	t.OnEpochEnd("evaluation", eval)
 	if err := t.Fit(ctx, p.Train, p.Config.Epochs); err != nil {
 		return nil, err
 	}
+	if err := p.Device.Pull(); err != nil {
+		return nil, err
+	}
 	res.Metrics = eval.Last
-	if cifar {
+	if report.Log == datasets.LogCIFAR {
 		fmt.Fprintln(logs.Progress, "Finished Training")
 		// 05_02 prints '%d %%' of the LeNet's accuracy, 05_03 '%.2f %%' of VGG's.
 		acc := fmt.Sprintf("%d", int(res.Metrics.Accuracy()))
-		if IsVGG(p.Config.Model) {
-			acc = fmt.Sprintf("%.2f", res.Metrics.Accuracy())
+		if report.AccuracyDecimals > 0 {
+			acc = fmt.Sprintf("%.*f", report.AccuracyDecimals, res.Metrics.Accuracy())
 		}
 		fmt.Fprintf(logs.Results, "Accuracy of the network on the %d test images: %s %%\n", res.Metrics.Total, acc)
 	}
@@ -172,8 +138,8 @@ func Run(ctx context.Context, p *Prepared, logs Logs) (*Result, error) {
 }
 
 // Info is the checkpoint.json of a finished run.
-func (r *Result) Info() RunInfo {
-	info := RunInfo{
+func (r *Result) Info() checkpoint.RunInfo {
+	info := checkpoint.RunInfo{
 		Config:       r.Config,
 		Class:        r.Model.Class,
 		Input:        r.Model.Input,
@@ -184,4 +150,9 @@ func (r *Result) Info() RunInfo {
 	}
 	info.Normalize.Mean, info.Normalize.Std = r.Normalize.Mean, r.Normalize.Std
 	return info
+}
+
+// OptimizerState is the optimizer's state after the run, for the checkpoint.
+func (r *Result) OptimizerState() (*checkpoint.OptimizerState, error) {
+	return checkpoint.FromDevice(r.Device, r.Config.NewOptimizer().Name())
 }

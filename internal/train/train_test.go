@@ -9,9 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cnntrain/cnntrain/internal/config"
 	"github.com/cnntrain/cnntrain/internal/datasets"
-	"github.com/cnntrain/cnntrain/internal/graph"
-	"gorgonia.org/tensor"
+	"github.com/cnntrain/cnntrain/internal/evaluate"
+	"github.com/cnntrain/cnntrain/internal/optim"
 )
 
 // toySplit is a learnable 10-class problem: each class lights its own
@@ -49,21 +50,23 @@ func (r *lossRecorder) OnStep(s Step) error { r.losses = append(r.losses, s.Loss
 func TestTrainingLowersTheLoss(t *testing.T) {
 	for _, model := range []string{"mlp", "cnn"} {
 		t.Run(model, func(t *testing.T) {
-			cfg := Config{Model: model, Dataset: "toy", Optimizer: "sgd", Epochs: 3, BatchSize: 16, TestBatchSize: 64, LR: 0.05, Momentum: 0.5, Seed: 1}
+			cfg := config.Config{Model: model, Dataset: "toy", Optimizer: "sgd", Epochs: 3, BatchSize: 16, TestBatchSize: 64, LR: 0.05, Momentum: 0.5, Seed: 1}
 			p, err := Prepare(cfg, toyData)
 			if err != nil {
 				t.Fatal(err)
 			}
-			before, err := (&Evaluator{Model: p.Model}).Evaluate(context.Background(), p.Test)
+			evaluator := &evaluate.Evaluator{Model: p.Model, Device: p.Device}
+			before, err := evaluator.Evaluate(context.Background(), p.Test)
 			if err != nil {
 				t.Fatal(err)
 			}
 			rec := &lossRecorder{}
-			tr := &Trainer{Model: p.Model, Optimizer: &SGD{LR: 0.05, Momentum: 0.5}, Hooks: []any{rec}}
+			tr := &Trainer{Model: p.Model, Device: p.Device, Optimizer: &optim.SGD{LR: 0.05, Momentum: 0.5}}
+			tr.OnStep("recorder", rec)
 			if err := tr.Fit(context.Background(), p.Train, cfg.Epochs); err != nil {
 				t.Fatal(err)
 			}
-			after, err := (&Evaluator{Model: p.Model}).Evaluate(context.Background(), p.Test)
+			after, err := evaluator.Evaluate(context.Background(), p.Test)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,7 +94,7 @@ func mean(xs []float32) float64 {
 
 func TestSameSeedSameWeights(t *testing.T) {
 	run := func(seed uint64) []float32 {
-		cfg := Config{Model: "cnn", Dataset: "toy", Optimizer: "sgd", Epochs: 1, BatchSize: 32, TestBatchSize: 100, LR: 0.01, Momentum: 0.5, Seed: seed}
+		cfg := config.Config{Model: "cnn", Dataset: "toy", Optimizer: "sgd", Epochs: 1, BatchSize: 32, TestBatchSize: 100, LR: 0.01, Momentum: 0.5, Seed: seed}
 		p, err := Prepare(cfg, toyData)
 		if err != nil {
 			t.Fatal(err)
@@ -119,74 +122,82 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-func TestSGDMatchesPyTorchsRule(t *testing.T) {
-	// Hand-computed: lr 0.1, momentum 0.9, weight decay 0.01, w0 = 1.
-	// step 1: d = g + 0.01·w = 0.5 + 0.01 = 0.51; v = 0.51;              w = 1 − 0.051 = 0.949
-	// step 2: d = 0.5 + 0.00949 = 0.50949;     v = 0.9·0.51 + d = 0.96849; w = 0.949 − 0.096849 = 0.852151
-	p := &graph.Param{Name: "w", Value: tensor.New(tensor.WithShape(1), tensor.WithBacking([]float32{1}))}
-	opt := &SGD{LR: 0.1, Momentum: 0.9, WeightDecay: 0.01}
-	for range 2 {
-		if err := opt.Step([]*graph.Param{p}, [][]float32{{0.5}}); err != nil {
-			t.Fatal(err)
+// A NaN loss stops Fit before the optimizer touches the weights: every value
+// on the device is what it was before the step.
+func TestNaNGuardStopsBeforeTheUpdate(t *testing.T) {
+	p, err := Prepare(config.Config{Model: "mlp", Dataset: "toy", Optimizer: "sgd", Epochs: 1, BatchSize: 16, TestBatchSize: 64, LR: 0.01, Momentum: 0.5, Seed: 1}, toyData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bias := p.Model.Params()[1] // network.0.bias: a NaN here makes every output NaN
+	bias.Data()[0] = float32(math.NaN())
+	if err := p.Device.Push(); err != nil {
+		t.Fatal(err)
+	}
+	var before []float32
+	for _, prm := range p.Model.Params() {
+		before = append(before, prm.Data()...)
+	}
+	tr := &Trainer{Model: p.Model, Device: p.Device, Optimizer: &optim.SGD{LR: 0.01, Momentum: 0.5}}
+	tr.OnStep("nan guard", NaNGuard{})
+	err = tr.Fit(context.Background(), p.Train, 1)
+	if !errors.Is(err, ErrNaNLoss) || !strings.HasPrefix(err.Error(), "nan guard: ") {
+		t.Fatalf("got %v, want ErrNaNLoss from the hook named nan guard", err)
+	}
+	if err := p.Device.Pull(); err != nil {
+		t.Fatal(err)
+	}
+	var after []float32
+	for _, prm := range p.Model.Params() {
+		after = append(after, prm.Data()...)
+	}
+	for i := range before {
+		if math.Float32bits(before[i]) != math.Float32bits(after[i]) {
+			t.Fatalf("value %d changed from %v to %v: the update ran after a NaN loss", i, before[i], after[i])
 		}
 	}
-	if got := p.Data()[0]; math.Abs(float64(got)-0.852151) > 1e-6 {
-		t.Errorf("after two steps w = %.7f, want 0.852151", got)
-	}
-}
-
-func TestNaNGuardStopsBeforeTheUpdate(t *testing.T) {
-	err := NaNGuard{}.OnStep(Step{Epoch: 1, Batch: 3, Loss: float32(math.NaN())})
-	if !errors.Is(err, ErrNaNLoss) {
-		t.Fatalf("got %v", err)
+	if p.Device.Steps != 0 {
+		t.Errorf("%d optimizer steps counted, want 0", p.Device.Steps)
 	}
 }
 
 func TestInterruptStopsTraining(t *testing.T) {
-	p, err := Prepare(Config{Model: "mlp", Dataset: "toy", Optimizer: "sgd", Epochs: 1, BatchSize: 16, TestBatchSize: 64, LR: 0.01, Seed: 1}, toyData)
+	p, err := Prepare(config.Config{Model: "mlp", Dataset: "toy", Optimizer: "sgd", Epochs: 1, BatchSize: 16, TestBatchSize: 64, LR: 0.01, Seed: 1}, toyData)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	stopper := stepFunc(func(s Step) error {
+	rec := &lossRecorder{}
+	tr := &Trainer{Model: p.Model, Device: p.Device, Optimizer: &optim.SGD{LR: 0.01}}
+	tr.OnStep("stopper", StepFunc(func(s Step) error {
 		if s.Batch == 2 {
 			cancel()
 		}
 		return nil
-	})
-	rec := &lossRecorder{}
-	err = (&Trainer{Model: p.Model, Optimizer: &SGD{LR: 0.01}, Hooks: []any{stopper, rec}}).Fit(ctx, p.Train, 1)
+	}))
+	tr.OnStep("recorder", rec)
+	err = tr.Fit(ctx, p.Train, 1)
 	if !errors.Is(err, context.Canceled) || len(rec.losses) != 3 {
 		t.Fatalf("got %v after %d steps, want context.Canceled after 3", err, len(rec.losses))
 	}
 }
 
-type stepFunc func(Step) error
-
-func (f stepFunc) OnStep(s Step) error { return f(s) }
-
-func TestAdamMatchesPyTorchsRule(t *testing.T) {
-	// lr 0.1, betas (0.9, 0.999), eps 1e-8, weight decay 0.01, w0 = 1 and
-	// gradients 0.5, −0.2, 0.3. Worked through the update in float64:
-	// step 1: g = 0.51, m = 0.051, v = 0.00026010, m̂ = 0.51, v̂ = 0.2601 → w = 1 − 0.1·0.51/0.51 = 0.9
-	// step 2: g = −0.191, m = 0.0268, v = 0.00029632…, m̂ = 0.14105…, √v̂ = 0.38502… → w = 0.8633641
-	// step 3: w = 0.8072126
-	p := &graph.Param{Name: "w", Value: tensor.New(tensor.WithShape(1), tensor.WithBacking([]float32{1}))}
-	opt := NewAdam(0.1, 0.01)
-	for i, g := range []float32{0.5, -0.2, 0.3} {
-		if err := opt.Step([]*graph.Param{p}, [][]float32{{g}}); err != nil {
+func TestEveryN(t *testing.T) {
+	var got []int
+	h := EveryN(100, StepFunc(func(s Step) error { got = append(got, s.Batch); return nil }))
+	for _, b := range []int{0, 1, 99, 100, 250, 300} {
+		if err := h.OnStep(Step{Batch: b}); err != nil {
 			t.Fatal(err)
 		}
-		want := []float64{0.9000000019607843, 0.8633641380701821, 0.8072125541848459}[i]
-		if got := p.Data()[0]; math.Abs(float64(got)-want) > 1e-6 {
-			t.Errorf("after step %d w = %.7f, want %.7f", i+1, got, want)
-		}
+	}
+	if !slices.Equal(got, []int{0, 100, 300}) {
+		t.Errorf("ran on minibatches %v, want [0 100 300]", got)
 	}
 }
 
 func TestCIFARLogLines(t *testing.T) {
 	var b strings.Builder
-	log := CIFARLog{W: &b, Every: 100}
+	log := EveryN(100, CIFARLog{W: &b})
 	for _, batch := range []int{0, 1, 100, 250} {
 		if err := log.OnStep(Step{Epoch: 2, Batch: batch, Loss: 1.7364}); err != nil {
 			t.Fatal(err)
@@ -200,7 +211,7 @@ func TestCIFARLogLines(t *testing.T) {
 
 func TestMNISTLogLines(t *testing.T) {
 	var b strings.Builder
-	log := MNISTLog{W: &b, Every: 100}
+	log := EveryN(100, MNISTLog{W: &b})
 	for _, batch := range []int{0, 50, 100, 937} {
 		if err := log.OnStep(Step{Epoch: 1, Batch: batch, NumBatches: 938, BatchSize: 64, Total: 60000, Loss: 2.2978671}); err != nil {
 			t.Fatal(err)

@@ -1,4 +1,6 @@
-package train
+// Package evaluate runs a model forward over a test set and measures it:
+// average loss, accuracy, per-class accuracy and the confusion matrix.
+package evaluate
 
 import (
 	"context"
@@ -7,7 +9,7 @@ import (
 	"github.com/cnntrain/cnntrain/internal/datasets"
 	"github.com/cnntrain/cnntrain/internal/graph"
 	"github.com/cnntrain/cnntrain/internal/models"
-	"gorgonia.org/tensor"
+	"github.com/cnntrain/cnntrain/internal/vm"
 )
 
 // Metrics are a model's results on a test set.
@@ -36,22 +38,25 @@ func (m Metrics) Accuracy() float64 {
 	return 100 * float64(m.Correct) / float64(m.Total)
 }
 
-// Evaluator runs a model forward over a test set. It keeps one compiled
-// forward-only net per batch size, so evaluating after every epoch costs no
-// recompilation.
+// Evaluator runs a model forward over a test set on the model's Device. It
+// keeps one compiled forward-only program per batch size, so evaluating
+// after every epoch costs no recompilation.
 type Evaluator struct {
-	Model   *models.Model
+	Model  *models.Model
+	Device *vm.Device
+	// Classes name the classes in the results (numbers when missing).
 	Classes []string
 	// BatchStatsAtTest evaluates BatchNorm with batch statistics.
 	BatchStatsAtTest bool
-	nets             netCache
+	progs            *vm.Programs
 }
 
 // Evaluate runs the whole loader through the model in eval mode.
 func (e *Evaluator) Evaluate(ctx context.Context, loader *datasets.Loader) (Metrics, error) {
-	if e.nets.model == nil {
-		e.nets = netCache{model: e.Model, opts: netOptionsFor(e.Model, false)}
-		e.nets.opts.BatchStatsAtTest = e.BatchStatsAtTest
+	if e.progs == nil {
+		in := e.Model.Input
+		e.progs = &vm.Programs{Device: e.Device, Model: e.Model.Net, Input: [3]int{in.C, in.H, in.W},
+			Options: graph.NetOptions{Loss: e.Model.Loss, BatchStatsAtTest: e.BatchStatsAtTest}}
 	}
 	k := e.Model.Input.Classes
 	m := Metrics{PerClass: make([]ClassMetrics, k), Confusion: make([][]int, k)}
@@ -63,15 +68,18 @@ func (e *Evaluator) Evaluate(ctx context.Context, loader *datasets.Loader) (Metr
 		if err := ctx.Err(); err != nil {
 			return Metrics{}, err
 		}
-		net, err := e.nets.get(b.Size)
+		prog, err := e.progs.Get(b.Size)
 		if err != nil {
 			return Metrics{}, err
 		}
-		if err := net.Run(b.Images, b.Labels); err != nil {
+		if err := prog.Run(b.Images, b.Labels); err != nil {
 			return Metrics{}, err
 		}
-		lossSum += float64(net.Loss()) * float64(b.Size)
-		out := net.Output()
+		lossSum += float64(prog.Loss()) * float64(b.Size)
+		out, err := prog.Output()
+		if err != nil {
+			return Metrics{}, err
+		}
 		for i, label := range b.Labels[:b.Size] {
 			pred := argmax(out[i*k : (i+1)*k])
 			m.Confusion[label][pred]++
@@ -112,41 +120,9 @@ func argmax(xs []float32) int {
 	return best
 }
 
-// netOptionsFor is how a model compiles for training (loss and gradients,
-// training-mode layers) or for evaluation (loss only, eval-mode layers).
-func netOptionsFor(m *models.Model, training bool) graph.NetOptions {
-	return graph.NetOptions{Training: training, Loss: m.Loss, Gradients: training}
-}
-
-// netCache compiles a model once per batch size.
-type netCache struct {
-	model *models.Model
-	opts  graph.NetOptions
-	nets  map[int]*graph.Net
-}
-
-func (c *netCache) get(batch int) (*graph.Net, error) {
-	if net, ok := c.nets[batch]; ok {
-		return net, nil
+// Close releases the compiled programs.
+func (e *Evaluator) Close() {
+	if e.progs != nil {
+		e.progs.Release()
 	}
-	in := c.model.Input
-	net, err := graph.Compile(c.model.Net, tensor.Shape{batch, in.C, in.H, in.W}, c.opts)
-	if err != nil {
-		return nil, err
-	}
-	if c.nets == nil {
-		c.nets = map[int]*graph.Net{}
-	}
-	c.nets[batch] = net
-	return net, nil
 }
-
-func (c *netCache) close() {
-	for _, n := range c.nets {
-		n.Close()
-	}
-	c.nets = nil
-}
-
-// Close releases the compiled nets.
-func (e *Evaluator) Close() { e.nets.close() }

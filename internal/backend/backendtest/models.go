@@ -1,4 +1,4 @@
-package train
+package backendtest
 
 import (
 	"fmt"
@@ -7,25 +7,42 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cnntrain/cnntrain/internal/backend"
 	"github.com/cnntrain/cnntrain/internal/graph"
 	"github.com/cnntrain/cnntrain/internal/models"
+	"github.com/cnntrain/cnntrain/internal/optim"
 	"github.com/cnntrain/cnntrain/internal/testsupport/parity"
+	"github.com/cnntrain/cnntrain/internal/vm"
 	"gorgonia.org/tensor"
 )
 
-// Parity with PyTorch 1.13, whole models: the notebooks' classes with their
-// default init, one batch, from scripts/parity/make_fixtures.py. Each model is
-// rebuilt from the fixture's state_dict and must match PyTorch's train-mode
-// output, loss, every gradient, BatchNorm's buffers after the step, the
-// eval-mode output, the weights after two SGD steps and after three Adam
-// steps.
-//
-// Tolerance, as for the layers: parity.Tol of each tensor's scale, except
-// the optimizer results (see checkSteps).
-const parityTol = parity.Tol
+// program compiles model for shape on dev.
+func program(t *testing.T, dev *vm.Device, model graph.Layer, shape []int, opt graph.NetOptions) *vm.Program {
+	t.Helper()
+	net, err := graph.Compile(model, shape, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := vm.Compile(dev, net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
-// build makes the fixture's model and loads its initial state_dict.
-func build(t *testing.T, fx parity.Fixture) *models.Model {
+func must[T any](t *testing.T) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+// buildFixtureModel makes the fixture's model and loads its initial
+// state_dict.
+func buildFixtureModel(t *testing.T, fx parity.Fixture) *models.Model {
 	t.Helper()
 	var shape []int
 	fx.MetaJSON(t, "input_shape", &shape)
@@ -51,12 +68,14 @@ func build(t *testing.T, fx parity.Fixture) *models.Model {
 	return m
 }
 
-func expectClose(t *testing.T, what string, got, want []float32, tol float64) {
-	t.Helper()
-	parity.ExpectClose(t, what, got, want, tol)
-}
-
-func TestModelParityWithPyTorch(t *testing.T) {
+// ModelParity runs every notebook model on the backend against PyTorch 1.13:
+// the notebooks' classes with their default init, one batch, from
+// scripts/parity/make_fixtures.py. Each model is rebuilt from the fixture's
+// state_dict and must match PyTorch's train-mode output, loss, every
+// gradient, BatchNorm's buffers after the step, the eval-mode output, the
+// weights after two SGD steps and after three Adam steps, within parity.Tol
+// of each tensor's scale, except the optimizer results (see checkSteps).
+func ModelParity(t *testing.T, b backend.Backend) {
 	for _, name := range []string{"model_mlp", "model_cnn", "model_lenet", "model_vgg11", "model_vgg16"} {
 		t.Run(name, func(t *testing.T) {
 			fx := parity.Load(t, name)
@@ -68,45 +87,46 @@ func TestModelParityWithPyTorch(t *testing.T) {
 			var shape []int
 			fx.MetaJSON(t, "input_shape", &shape)
 
+			m := buildFixtureModel(t, fx)
+			dev := must[*vm.Device](t)(vm.NewDevice(b, m.Params()))
 			// Eval mode first: it must see the initial buffers.
-			m := build(t, fx)
-			eval, err := graph.Compile(m.Net, tensor.Shape(shape), graph.NetOptions{Loss: m.Loss})
-			if err != nil {
-				t.Fatal(err)
-			}
+			eval := program(t, dev, m.Net, shape, graph.NetOptions{Loss: m.Loss})
 			if err := eval.Run(x, labels); err != nil {
 				t.Fatal(err)
 			}
-			expectClose(t, "eval_output", eval.Output(), fx.Values(t, "eval_output"), parityTol)
+			parity.ExpectClose(t, "eval_output", must[[]float32](t)(eval.Output()), fx.Values(t, "eval_output"), parity.Tol)
 
-			net, err := graph.Compile(m.Net, tensor.Shape(shape), graph.NetOptions{Training: true, Loss: m.Loss, Gradients: true, InputGrad: true})
-			if err != nil {
+			train := program(t, dev, m.Net, shape, graph.NetOptions{Training: true, Loss: m.Loss, Gradients: true, InputGrad: true})
+			if err := train.Run(x, labels); err != nil {
 				t.Fatal(err)
 			}
-			if err := net.Run(x, labels); err != nil {
-				t.Fatal(err)
-			}
-			expectClose(t, "output", net.Output(), fx.Values(t, "output"), parityTol)
-			expectClose(t, "loss", []float32{net.Loss()}, fx.Values(t, "loss"), parityTol)
-			expectClose(t, "grad.input", net.InputGrad(), fx.Values(t, "grad.input"), parityTol)
+			parity.ExpectClose(t, "output", must[[]float32](t)(train.Output()), fx.Values(t, "output"), parity.Tol)
+			parity.ExpectClose(t, "loss", []float32{train.Loss()}, fx.Values(t, "loss"), parity.Tol)
+			parity.ExpectClose(t, "grad.input", must[[]float32](t)(train.InputGrad()), fx.Values(t, "grad.input"), parity.Tol)
 			zero := zeroGradParams(m)
 			grads := map[string][]float32{}
-			for i, p := range net.Params() {
-				grads[p.Name] = append([]float32(nil), net.Grads()[i]...)
+			all := must[[][]float32](t)(train.Grads())
+			for i, p := range train.Params() {
+				grads[p.Name] = all[i]
+			}
+			for _, p := range train.Params() {
 				if weight, ok := zero[p.Name]; ok {
-					expectZeroGrad(t, net, p.Name, weight, fx)
+					expectZeroGrad(t, grads, p.Name, weight, fx)
 					continue
 				}
-				expectClose(t, "grad."+p.Name, net.Grads()[i], fx.Values(t, "grad."+p.Name), parityTol)
+				parity.ExpectClose(t, "grad."+p.Name, grads[p.Name], fx.Values(t, "grad."+p.Name), parity.Tol)
+			}
+			if err := dev.Pull(); err != nil {
+				t.Fatal(err)
 			}
 			for _, p := range m.Params() {
 				if !p.Trainable() {
-					expectClose(t, "after."+p.Name, p.Data(), fx.Values(t, "after."+p.Name), parityTol)
+					parity.ExpectClose(t, "after."+p.Name, p.Data(), fx.Values(t, "after."+p.Name), parity.Tol)
 				}
 			}
 
-			checkSteps(t, fx, "sgd2", 2, &SGD{LR: 0.01, Momentum: 0.5}, x, labels, shape, nil)
-			checkSteps(t, fx, "adam3", 3, NewAdam(0.001, 0), x, labels, shape, grads)
+			checkSteps(t, b, fx, "sgd2", 2, &optim.SGD{LR: 0.01, Momentum: 0.5}, x, labels, shape, nil)
+			checkSteps(t, b, fx, "adam3", 3, optim.NewAdam(0.001, 0), x, labels, shape, grads)
 		})
 	}
 }
@@ -145,23 +165,16 @@ func zeroGradParams(m *models.Model) map[string]string {
 // expectZeroGrad checks that a gradient which is zero in exact arithmetic is
 // zero to rounding in both implementations: below 1e-5 of the layer's weight
 // gradient.
-func expectZeroGrad(t *testing.T, net *graph.Net, name, weight string, fx parity.Fixture) {
+func expectZeroGrad(t *testing.T, grads map[string][]float32, name, weight string, fx parity.Fixture) {
 	t.Helper()
-	var ours, wscale float64
-	for i, p := range net.Params() {
-		for _, g := range net.Grads()[i] {
-			switch p.Name {
-			case name:
-				ours = max(ours, math.Abs(float64(g)))
-			case weight:
-				wscale = max(wscale, math.Abs(float64(g)))
-			}
+	maxAbs := func(xs []float32) float64 {
+		m := 0.0
+		for _, v := range xs {
+			m = max(m, math.Abs(float64(v)))
 		}
+		return m
 	}
-	var torch float64
-	for _, g := range fx.Values(t, "grad."+name) {
-		torch = max(torch, math.Abs(float64(g)))
-	}
+	ours, wscale, torch := maxAbs(grads[name]), maxAbs(grads[weight]), maxAbs(fx.Values(t, "grad."+name))
 	if ours > 1e-5*wscale || torch > 1e-5*wscale {
 		t.Errorf("grad.%s should be zero to rounding: ours %.3g, PyTorch %.3g, against %.3g for %s", name, ours, torch, wscale, weight)
 	}
@@ -182,35 +195,35 @@ func expectZeroGrad(t *testing.T, net *graph.Net, name, weight string, fx parity
 // a relative error r in that element's gradient becomes an error of about
 // lr·r in its step. Elements whose gradient is tiny next to the rest of its
 // tensor carry a large relative error from float32 rounding in both
-// implementations (the layer and rule tests above bound the arithmetic
-// itself). The allowance is therefore 2·lr·steps·min(1, r), with r measured
-// on the first step's gradients: at r = 1 the two steps may point opposite
-// ways, each about lr long. Biases feeding a BatchNorm (zero gradient, see
+// implementations (the layer and rule tests bound the arithmetic itself).
+// The allowance is therefore 2·lr·steps·min(1, r), with r measured on the
+// first step's gradients: at r = 1 the two steps may point opposite ways,
+// each about lr long. Biases feeding a BatchNorm (zero gradient, see
 // zeroGradParams) have no defined Adam direction at all: only the size of
 // their step is checked, and their BatchNorm's running mean, which follows
 // them, is not compared. Those random first steps then perturb every later
 // gradient of the model a little, so for models with such biases (the VGGs)
 // Adam's later steps are compared within 1e-2 of the largest update instead
 // of 1e-4 (measured: below 5e-3). The same models' gradients, SGD steps and
-// the Adam rule itself (TestOptimizerRulesMatchPyTorch) keep the strict
-// tolerances.
-func checkSteps(t *testing.T, fx parity.Fixture, prefix string, n int, opt Optimizer, x []float32, labels []uint8, shape []int, grads map[string][]float32) {
+// the Adam rule itself (OptimizerRules) keep the strict tolerances.
+func checkSteps(t *testing.T, b backend.Backend, fx parity.Fixture, prefix string, n int, opt vm.Optimizer, x []float32, labels []uint8, shape []int, grads map[string][]float32) {
 	t.Helper()
-	m := build(t, fx)
-	net, err := graph.Compile(m.Net, tensor.Shape(shape), graph.NetOptions{Training: true, Loss: m.Loss, Gradients: true})
-	if err != nil {
+	m := buildFixtureModel(t, fx)
+	dev := must[*vm.Device](t)(vm.NewDevice(b, m.Params()))
+	train := program(t, dev, m.Net, shape, graph.NetOptions{Training: true, Loss: m.Loss, Gradients: true})
+	for range n {
+		if err := train.Run(x, labels); err != nil {
+			t.Fatal(err)
+		}
+		if err := train.Update(opt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dev.Pull(); err != nil {
 		t.Fatal(err)
 	}
-	for range n {
-		if err := net.Run(x, labels); err != nil {
-			t.Fatal(err)
-		}
-		if err := opt.Step(net.Params(), net.Grads()); err != nil {
-			t.Fatal(err)
-		}
-	}
 	lr := 0.0
-	if a, ok := opt.(*Adam); ok {
+	if a, ok := opt.(*optim.Adam); ok {
 		lr = a.LR
 	}
 	zero := zeroGradParams(m)
@@ -230,7 +243,7 @@ func checkSteps(t *testing.T, fx parity.Fixture, prefix string, n int, opt Optim
 			if grads != nil && followsZeroGrad[p.Name] {
 				continue
 			}
-			expectClose(t, prefix+"."+p.Name, p.Data(), want, parityTol)
+			parity.ExpectClose(t, prefix+"."+p.Name, p.Data(), want, parity.Tol)
 			continue
 		}
 		initial := fx.Values(t, "param."+p.Name)
@@ -257,7 +270,7 @@ func checkSteps(t *testing.T, fx parity.Fixture, prefix string, n int, opt Optim
 		for i, w := range p.Data() {
 			dOurs := float64(w) - float64(initial[i])
 			dTorch := float64(want[i]) - float64(initial[i])
-			allowed := max(parityTol, propagated)*scale + 1e-7
+			allowed := max(parity.Tol, propagated)*scale + 1e-7
 			if grads != nil {
 				r := 1.0
 				if g := float64(gTorch[i]); g != 0 {
@@ -275,29 +288,36 @@ func checkSteps(t *testing.T, fx parity.Fixture, prefix string, n int, opt Optim
 	}
 }
 
-// TestOptimizerRulesMatchPyTorch feeds PyTorch's own gradient sequence to
-// our optimizers and compares the parameter after every step. No model is
-// involved, so nothing but the update rule can differ: the tolerance is
-// 1e-6 of the parameter's scale (about 10 float32 ulps).
-func TestOptimizerRulesMatchPyTorch(t *testing.T) {
+// OptimizerRules feeds PyTorch's own gradient sequence to the optimizer rules
+// on the backend and compares the parameter after every step. No model is
+// involved, so nothing but the update rule can differ: the tolerance is 1e-6
+// of the parameter's scale (about 10 float32 ulps).
+func OptimizerRules(t *testing.T, b backend.Backend) {
 	for _, tc := range []struct {
 		name string
-		opt  func(settings map[string]float64) Optimizer
+		opt  func(settings map[string]float64) vm.Optimizer
 	}{
-		{"sgd_rule", func(s map[string]float64) Optimizer {
-			return &SGD{LR: s["lr"], Momentum: s["momentum"], WeightDecay: s["weight_decay"]}
+		{"sgd_rule", func(s map[string]float64) vm.Optimizer {
+			return &optim.SGD{LR: s["lr"], Momentum: s["momentum"], WeightDecay: s["weight_decay"]}
 		}},
-		{"adam_rule", func(s map[string]float64) Optimizer { return NewAdam(s["lr"], s["weight_decay"]) }},
+		{"adam_rule", func(s map[string]float64) vm.Optimizer { return optim.NewAdam(s["lr"], s["weight_decay"]) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := parity.Load(t, tc.name)
 			var settings map[string]float64
 			fx.MetaJSON(t, "settings", &settings)
 			opt := tc.opt(settings)
-			p := &graph.Param{Name: "p", Value: tensor.New(tensor.WithShape(64), tensor.WithBacking(append([]float32(nil), fx.Values(t, "param")...)))}
+			p := &graph.Param{Name: "p", Value: tensor.New(tensor.WithShape(64), tensor.WithBacking(fx.Values(t, "param")))}
+			dev := must[*vm.Device](t)(vm.NewDevice(b, []*graph.Param{p}))
+			g := must[backend.Buffer](t)(b.Alloc(64))
 			for step := 1; step <= 3; step++ {
-				g := fx.Values(t, "grad."+strconv.Itoa(step))
-				if err := opt.Step([]*graph.Param{p}, [][]float32{g}); err != nil {
+				if err := b.Upload(g, fx.Values(t, "grad."+strconv.Itoa(step))); err != nil {
+					t.Fatal(err)
+				}
+				if err := dev.Apply(opt, []*graph.Param{p}, []backend.Buffer{g}); err != nil {
+					t.Fatal(err)
+				}
+				if err := dev.Pull(); err != nil {
 					t.Fatal(err)
 				}
 				want := fx.Values(t, "step."+strconv.Itoa(step))

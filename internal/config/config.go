@@ -1,9 +1,19 @@
-package train
+// Package config is a training run's configuration: the notebook preset of
+// its model and dataset (data in the model and dataset registries), then a
+// config file, then flags. A Config is saved beside every checkpoint as
+// config.yaml and inside checkpoint.json, so a run can be rebuilt and
+// repeated.
+package config
 
 import (
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
+
+	"github.com/cnntrain/cnntrain/internal/datasets"
+	"github.com/cnntrain/cnntrain/internal/models"
+	"github.com/cnntrain/cnntrain/internal/optim"
+	"github.com/cnntrain/cnntrain/internal/vm"
 )
 
 // Config is the effective configuration of a training run: the notebook
@@ -47,32 +57,38 @@ type Normalization struct {
 	Std  []float32 `yaml:"std" json:"std"`
 }
 
-// Preset is the notebook's configuration for a model on a dataset:
-//
-//   - MNIST and Fashion-MNIST (the MNIST notebook): SGD lr 0.01 momentum 0.5,
-//     1 epoch, batches of 64, tests in batches of 1000;
-//   - CIFAR-10 with cnn (notebook 05_02, LeNet): Adam lr 1e-3, 10 epochs,
-//     batches of 64, tests in batches of 8, normalization 0.5/0.5;
-//   - CIFAR-10 with a VGG (notebook 05_03): Adam lr 1e-3, 10 epochs, batches
-//     of 128 for training and test, random crop and flip, the dataset's
-//     normalization (0.4914, 0.4822, 0.4465)/(0.2023, 0.1994, 0.2010).
+// Preset is the notebook's configuration for a model on a dataset: the
+// dataset's preset (datasets.Info.Preset: the notebook that trains on it),
+// tuned by the model (models.Tune: VGG's notebook trains in batches of 128
+// with augmentation). A dataset or model that is not registered yields the
+// bare defaults, which Check then refuses by name.
 func Preset(model, dataset string) Config {
 	c := Config{Model: model, Dataset: dataset, Epochs: 1, BatchSize: 64, TestBatchSize: 1000,
 		Optimizer: "sgd", LR: 0.01, Momentum: 0.5}
-	if dataset == "cifar10" {
-		c.Epochs, c.Optimizer, c.LR, c.Momentum = 10, "adam", 0.001, 0
-		if IsVGG(model) {
-			c.BatchSize, c.TestBatchSize, c.Augment = 128, 128, true
-		} else {
-			c.TestBatchSize = 8
-			c.Normalize = &Normalization{Mean: []float32{0.5, 0.5, 0.5}, Std: []float32{0.5, 0.5, 0.5}}
-		}
+	info, err := datasets.Lookup(dataset)
+	if err != nil {
+		return c
+	}
+	p := info.Preset
+	models.Tune(model, InputOf(info), &p)
+	c.Epochs, c.BatchSize, c.TestBatchSize = p.Epochs, p.BatchSize, p.TestBatchSize
+	c.Optimizer, c.LR, c.Momentum, c.Augment = p.Optimizer, p.LR, p.Momentum, p.Augment
+	if p.Normalize != nil {
+		c.Normalize = &Normalization{Mean: slices.Clone(p.Normalize.Mean), Std: slices.Clone(p.Normalize.Std)}
 	}
 	return c
 }
 
-// IsVGG says whether model is one of the VGG family.
-func IsVGG(model string) bool { return strings.HasPrefix(model, "vgg") }
+// Report is how a run of model on dataset reports, as its notebook does.
+func Report(model, dataset string) datasets.Preset {
+	info, err := datasets.Lookup(dataset)
+	if err != nil {
+		return datasets.Preset{}
+	}
+	p := info.Preset
+	models.Tune(model, InputOf(info), &p)
+	return p
+}
 
 // ErrInvalidConfig is wrapped by Config.Validate for values out of range.
 var ErrInvalidConfig = errors.New("invalid configuration")
@@ -107,4 +123,58 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(problems...))
 	}
 	return nil
+}
+
+// Check validates c and makes sure its model exists and fits its dataset,
+// without loading any data, so mistakes surface before a long load.
+func (c Config) Check() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	info, err := datasets.Lookup(c.Dataset)
+	if err != nil {
+		return err
+	}
+	if _, err := models.New(c.Model, InputOf(info), c.ModelConfig()); err != nil {
+		return fmt.Errorf("%w (dataset %s)", err, c.Dataset)
+	}
+	if n := c.Normalize; n != nil && len(n.Mean) != info.C {
+		return fmt.Errorf("%w: normalize has %d channels, %s images have %d", ErrInvalidConfig, len(n.Mean), c.Dataset, info.C)
+	}
+	return nil
+}
+
+// ModelConfig is the part of c that builds the model.
+func (c Config) ModelConfig() models.Config {
+	return models.Config{Hidden: c.Hidden, Features: c.Features, Width: c.Width, Seed: c.Seed}
+}
+
+// Normalization is the per-channel normalization the run uses: the
+// configured one, else the dataset's.
+func (c Config) Normalization(info datasets.Info) datasets.Normalize {
+	if c.Normalize != nil {
+		return datasets.Normalize{Mean: c.Normalize.Mean, Std: c.Normalize.Std}
+	}
+	return datasets.Normalize{Mean: info.Mean, Std: info.Std}
+}
+
+// Permutation is the pixel permutation the run applies, nil for none.
+func (c Config) Permutation(info datasets.Info) []int {
+	if !c.ShufflePixels {
+		return nil
+	}
+	return datasets.Permutation(c.PermutationSeed, info.H*info.W)
+}
+
+// NewOptimizer builds the configured optimizer.
+func (c Config) NewOptimizer() vm.Optimizer {
+	if c.Optimizer == "adam" {
+		return optim.NewAdam(c.LR, c.WeightDecay)
+	}
+	return &optim.SGD{LR: c.LR, Momentum: c.Momentum, WeightDecay: c.WeightDecay}
+}
+
+// InputOf is the model input a dataset provides.
+func InputOf(info datasets.Info) models.Input {
+	return models.Input{C: info.C, H: info.H, W: info.W, Classes: len(info.Classes)}
 }

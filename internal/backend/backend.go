@@ -1,0 +1,79 @@
+// Package backend is the seam between cnntrain's executor and a device. A
+// Backend owns device memory (opaque Buffers), moves data to and from the
+// host, and compiles each op descriptor of internal/ops into a Kernel for the
+// input shapes it will see; it also applies the optimizer rules in place.
+//
+// The executor (internal/vm) never touches device memory itself: it plans
+// where every tensor lives, then calls kernels with views of that plan. So a
+// new device is one more implementation of Backend, and every line above it
+// (graph building, memory planning, the training loop) is shared and tested on
+// the CPU. internal/backend/cpu is the CPU backend; backendtest is the
+// conformance suite every backend runs.
+package backend
+
+import (
+	"errors"
+
+	"github.com/cnntrain/cnntrain/internal/ops"
+)
+
+// Buffer is a run of 4-byte elements in a backend's memory. Only the backend
+// that made it can read it.
+type Buffer interface {
+	// Len is the number of elements.
+	Len() int
+}
+
+// Backend is a device that runs cnntrain's ops.
+type Backend interface {
+	// Name identifies the device, e.g. "cpu" or "cuda:0".
+	Name() string
+	// Alloc returns a zeroed buffer of n elements.
+	Alloc(n int) (Buffer, error)
+	// Slice is a view of elements [off, off+n) of b.
+	Slice(b Buffer, off, n int) Buffer
+	// Upload copies src into dst; Download copies src into dst. Lengths must
+	// match.
+	Upload(dst Buffer, src []float32) error
+	Download(dst []float32, src Buffer) error
+	// Fill sets every element of b to v.
+	Fill(b Buffer, v float32) error
+	// Compile makes the kernel of op for inputs of the given shapes. An op
+	// the backend cannot run is an error naming it (wrapping
+	// ErrUnsupported), never a silent fallback to another device.
+	Compile(op ops.Op, in []ops.Shape) (Kernel, error)
+	// SGD and Adam apply one update of the optimizer rule to parameter p
+	// with gradient g and its state buffers, in place.
+	SGD(p, g, velocity Buffer, s ops.SGDStep) error
+	Adam(p, g, m, v Buffer, s ops.AdamStep) error
+	// Sync waits until all queued work is done.
+	Sync() error
+	// Close releases the device's resources; buffers become invalid.
+	Close() error
+}
+
+// Kernel is one op compiled for fixed input shapes.
+type Kernel interface {
+	// Workspace is the number of scratch elements one call needs; the
+	// executor passes a buffer at least that long, shared by all kernels,
+	// its content undefined between calls.
+	Workspace() int
+	// Forward computes Args.Out from Args.In, writes the op's Saved
+	// tensors and updates the inputs the op declares in Updates.
+	Forward(a Args) error
+	// Backward writes into Args.DIn the gradient with respect to input wrt,
+	// from the forward inputs, output, saved tensors and Args.DOut.
+	Backward(wrt int, a Args) error
+}
+
+// Args are a kernel call's buffers, laid out as the op's descriptor says.
+type Args struct {
+	In        []Buffer
+	Out       Buffer
+	Saved     []Buffer
+	Workspace Buffer
+	DOut, DIn Buffer // backward only
+}
+
+// ErrUnsupported is wrapped by Compile for an op a backend cannot run.
+var ErrUnsupported = errors.New("op not supported by this backend")
