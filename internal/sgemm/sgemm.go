@@ -13,7 +13,6 @@ package sgemm
 
 import (
 	"fmt"
-	"sync"
 )
 
 // Tile and block sizes. A tile of C is mr×nr; packed A blocks are mc×kc
@@ -40,8 +39,8 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	if k == 0 || alpha == 0 {
 		return
 	}
-	ws := workspaces.Get().(*workspace)
-	defer workspaces.Put(ws)
+	ws := getWorkspace()
+	defer putWorkspace(ws)
 	for j0 := 0; j0 < n; j0 += nc {
 		nb := min(nc, n-j0)
 		for p0 := 0; p0 < k; p0 += kc {
@@ -57,15 +56,33 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 }
 
 // workspace holds the packed panels (620 KB), reused across calls so that a
-// small product does not pay for allocating them.
+// small product does not pay for allocating them, and a training step
+// allocates nothing once each goroutine that multiplies has had one.
 type workspace struct {
 	a, b []float32
 	tile [mr * nr]float32
 }
 
-var workspaces = sync.Pool{New: func() any {
-	return &workspace{a: make([]float32, mc*kc), b: make([]float32, kc*((nc+nr-1)/nr)*nr)}
-}}
+// freeWorkspaces keeps workspaces between calls. Unlike a sync.Pool it does
+// not drop them at every garbage collection, which would make steady-state
+// training allocate again.
+var freeWorkspaces = make(chan *workspace, 64)
+
+func getWorkspace() *workspace {
+	select {
+	case ws := <-freeWorkspaces:
+		return ws
+	default:
+		return &workspace{a: make([]float32, mc*kc), b: make([]float32, kc*((nc+nr-1)/nr)*nr)}
+	}
+}
+
+func putWorkspace(ws *workspace) {
+	select {
+	case freeWorkspaces <- ws:
+	default: // more goroutines multiplied at once than we keep: let it go
+	}
+}
 
 func check(transA, transB bool, m, n, k, la, lda, lb, ldb, lc, ldc int) error {
 	if m < 0 || n < 0 || k < 0 {

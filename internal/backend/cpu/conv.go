@@ -24,7 +24,20 @@ type conv2d struct {
 	workers int
 	nb      int    // images per product
 	used    []bool // which workers' partial sums hold this call's data
+	// The call in progress, for run.
+	mode                  convMode
+	x, w, b, out, dy, dIn []float32
+	ws                    []float32
 }
+
+// convMode is which pass run computes.
+type convMode int
+
+const (
+	convForward convMode = iota
+	convInputGrad
+	convWeightGrad
+)
 
 // colBudget bounds each worker's unfolded matrix: 64K floats, 256 KB
 // (measured best of 64K–1M on the CIFAR and MNIST benchmarks).
@@ -66,17 +79,27 @@ func (c *conv2d) scratch(ws []float32, w int) (col, prod, partial []float32) {
 	return col, prod, s[:c.partialSize()]
 }
 
-// eachChunk runs body over the batch in chunks of at most c.nb images, the
-// chunks spread over the workers.
-func (c *conv2d) eachChunk(body func(worker, lo, nb int)) {
-	nb := c.nb
-	chunks := (c.d.n + nb - 1) / nb
-	parallelFor(chunks, nb*c.d.cost(), c.workers, func(worker, a, b int) {
-		for ch := a; ch < b; ch++ {
-			lo := ch * nb
-			body(worker, lo, min(nb, c.d.n-lo))
+// eachChunk runs the current pass over the batch in chunks of at most c.nb
+// images, the chunks spread over the workers.
+func (c *conv2d) eachChunk() {
+	chunks := (c.d.n + c.nb - 1) / c.nb
+	parallelFor(chunks, c.nb*c.d.cost(), c.workers, c)
+}
+
+// run does chunks [a, b) of the current pass as one worker.
+func (c *conv2d) run(worker, a, b int) {
+	for ch := a; ch < b; ch++ {
+		lo := ch * c.nb
+		nb := min(c.nb, c.d.n-lo)
+		switch c.mode {
+		case convForward:
+			c.forwardChunk(worker, lo, nb)
+		case convInputGrad:
+			c.inputGradChunk(worker, lo, nb)
+		case convWeightGrad:
+			c.weightGradChunk(worker, lo, nb)
 		}
-	})
+	}
 }
 
 // unfold writes images [lo, lo+nb) of x into col, image i's columns at
@@ -88,83 +111,96 @@ func unfold(x []float32, d convDims, lo, nb int, col []float32) {
 }
 
 func (c *conv2d) Forward(a backend.Args) error {
-	x, w, b, out, ws := f32(a.In[0]), f32(a.In[1]), f32(a.In[2]), f32(a.Out), f32(a.Workspace)
-	d := c.d
-	c.eachChunk(func(worker, lo, nb int) {
-		col, prod, _ := c.scratch(ws, worker)
-		unfold(x, d, lo, nb, col)
-		ld, px := nb*d.pixels(), d.pixels()
-		sgemm.Gemm(false, false, d.cout, ld, d.rows(), 1, w, d.rows(), col, ld, 0, prod, ld)
-		for i := 0; i < nb; i++ {
-			img := out[(lo+i)*d.outSize():]
-			for o := 0; o < d.cout; o++ {
-				bias, dst := b[o], img[o*px:(o+1)*px]
-				for j, v := range prod[o*ld+i*px : o*ld+(i+1)*px] {
-					dst[j] = v + bias
-				}
-			}
-		}
-	})
+	c.mode, c.x, c.w, c.b, c.out, c.ws = convForward, f32(a.In[0]), f32(a.In[1]), f32(a.In[2]), f32(a.Out), f32(a.Workspace)
+	c.eachChunk()
 	return nil
 }
 
-func (c *conv2d) Backward(wrt int, a backend.Args) error {
-	x, w, dOut, dIn, ws := f32(a.In[0]), f32(a.In[1]), f32(a.DOut), f32(a.DIn), f32(a.Workspace)
+func (c *conv2d) forwardChunk(worker, lo, nb int) {
 	d := c.d
-	px := d.pixels()
-	// gather copies the chunk's output gradient into (Cout, nb·pixels) layout.
-	gather := func(lo, nb int, dst []float32) {
-		ld := nb * px
-		for i := 0; i < nb; i++ {
-			img := dOut[(lo+i)*d.outSize():]
-			for o := 0; o < d.cout; o++ {
-				copy(dst[o*ld+i*px:o*ld+(i+1)*px], img[o*px:(o+1)*px])
+	col, prod, _ := c.scratch(c.ws, worker)
+	unfold(c.x, d, lo, nb, col)
+	ld, px := nb*d.pixels(), d.pixels()
+	sgemm.Gemm(false, false, d.cout, ld, d.rows(), 1, c.w, d.rows(), col, ld, 0, prod, ld)
+	for i := 0; i < nb; i++ {
+		img := c.out[(lo+i)*d.outSize():]
+		for o := 0; o < d.cout; o++ {
+			bias, dst := c.b[o], img[o*px:(o+1)*px]
+			for j, v := range prod[o*ld+i*px : o*ld+(i+1)*px] {
+				dst[j] = v + bias
 			}
 		}
 	}
+}
+
+// gather copies the chunk's output gradient into (Cout, nb·pixels) layout.
+func (c *conv2d) gather(lo, nb int, dst []float32) {
+	d, px := c.d, c.d.pixels()
+	ld := nb * px
+	for i := 0; i < nb; i++ {
+		img := c.dy[(lo+i)*d.outSize():]
+		for o := 0; o < d.cout; o++ {
+			copy(dst[o*ld+i*px:o*ld+(i+1)*px], img[o*px:(o+1)*px])
+		}
+	}
+}
+
+// inputGradChunk folds Wᵀ·dy back onto the chunk's images.
+func (c *conv2d) inputGradChunk(worker, lo, nb int) {
+	d, px := c.d, c.d.pixels()
+	col, dy, _ := c.scratch(c.ws, worker)
+	c.gather(lo, nb, dy)
+	ld := nb * px
+	sgemm.Gemm(true, false, d.rows(), ld, d.cout, 1, c.w, d.rows(), dy, ld, 0, col, ld)
+	for i := 0; i < nb; i++ {
+		col2im(col[i*px:], ld, d, c.dIn[(lo+i)*d.inSize():(lo+i+1)*d.inSize()])
+	}
+}
+
+// weightGradChunk adds the chunk's dy·colᵀ to the worker's private sum.
+func (c *conv2d) weightGradChunk(worker, lo, nb int) {
+	d, px := c.d, c.d.pixels()
+	col, dy, partial := c.scratch(c.ws, worker)
+	unfold(c.x, d, lo, nb, col)
+	c.gather(lo, nb, dy)
+	ld := nb * px
+	beta := float32(1)
+	if !c.used[worker] {
+		beta, c.used[worker] = 0, true
+	}
+	sgemm.Gemm(false, true, d.cout, d.rows(), ld, 1, dy, ld, col, ld, beta, partial, d.rows())
+}
+
+func (c *conv2d) Backward(wrt int, a backend.Args) error {
+	c.x, c.w, c.dy, c.dIn, c.ws = f32(a.In[0]), f32(a.In[1]), f32(a.DOut), f32(a.DIn), f32(a.Workspace)
+	d := c.d
+	px := d.pixels()
 	switch wrt {
-	case 0: // dx: fold Wᵀ·dy back onto the images
-		c.eachChunk(func(worker, lo, nb int) {
-			col, dy, _ := c.scratch(ws, worker)
-			gather(lo, nb, dy)
-			ld := nb * px
-			sgemm.Gemm(true, false, d.rows(), ld, d.cout, 1, w, d.rows(), dy, ld, 0, col, ld)
-			for i := 0; i < nb; i++ {
-				col2im(col[i*px:], ld, d, dIn[(lo+i)*d.inSize():(lo+i+1)*d.inSize()])
-			}
-		})
+	case 0: // dx
+		c.mode = convInputGrad
+		c.eachChunk()
 	case 1: // dW = Σ dy·colᵀ, a private sum per worker, added in worker order
-		used := c.used
-		clear(used)
-		c.eachChunk(func(worker, lo, nb int) {
-			col, dy, partial := c.scratch(ws, worker)
-			unfold(x, d, lo, nb, col)
-			gather(lo, nb, dy)
-			ld := nb * px
-			beta := float32(1)
-			if !used[worker] {
-				beta, used[worker] = 0, true
-			}
-			sgemm.Gemm(false, true, d.cout, d.rows(), ld, 1, dy, ld, col, ld, beta, partial, d.rows())
-		})
-		clear(dIn)
+		c.mode = convWeightGrad
+		clear(c.used)
+		c.eachChunk()
+		clear(c.dIn)
 		for worker := range c.workers {
-			if used[worker] {
-				_, _, sum := c.scratch(ws, worker)
+			if c.used[worker] {
+				_, _, sum := c.scratch(c.ws, worker)
 				for j, v := range sum {
-					dIn[j] += v
+					c.dIn[j] += v
 				}
 			}
 		}
 	case 2: // db = Σ over images and pixels of dy
-		clear(dIn)
+		clear(c.dIn)
 		for i := 0; i < d.n; i++ {
 			for o := 0; o < d.cout; o++ {
 				var s float32
-				for _, v := range dOut[i*d.outSize()+o*px : i*d.outSize()+(o+1)*px] {
+				for _, v := range c.dy[i*d.outSize()+o*px : i*d.outSize()+(o+1)*px] {
 					s += v
 				}
-				dIn[o] += s
+				c.dIn[o] += s
 			}
 		}
 	}

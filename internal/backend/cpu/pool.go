@@ -17,40 +17,45 @@ type maxPool2d struct {
 	size    int
 	x, out  ops.Shape
 	workers int
+	// The call in progress, for run.
+	src, dst []float32
+	argmax   []int32
 }
 
 func (*maxPool2d) Workspace() int { return 0 }
 
 func (p *maxPool2d) Forward(a backend.Args) error {
-	x, out, argmax := f32(a.In[0]), f32(a.Out), i32(a.Saved[0])
+	p.src, p.dst, p.argmax = f32(a.In[0]), f32(a.Out), i32(a.Saved[0])
+	parallelFor(p.x[0]*p.x[1], p.x[2]*p.x[3], p.workers, p)
+	return nil
+}
+
+// run pools planes [lo, hi).
+func (p *maxPool2d) run(_, lo, hi int) {
 	h, w := p.x[2], p.x[3]
 	ho, wo := h/p.size, w/p.size
-	planes := p.x[0] * p.x[1]
-	parallelFor(planes, h*w, p.workers, func(_, lo, hi int) {
-		for pl := lo; pl < hi; pl++ {
-			src := x[pl*h*w : (pl+1)*h*w]
-			dst, arg := out[pl*ho*wo:(pl+1)*ho*wo], argmax[pl*ho*wo:(pl+1)*ho*wo]
-			if p.size == 2 {
-				pool2(src, w, ho, wo, dst, arg)
-				continue
-			}
-			for oy := 0; oy < ho; oy++ {
-				for ox := 0; ox < wo; ox++ {
-					best, at := float32(math.Inf(-1)), oy*p.size*w+ox*p.size
-					for ky := 0; ky < p.size; ky++ {
-						row := (oy*p.size+ky)*w + ox*p.size
-						for kx, v := range src[row : row+p.size] {
-							if v > best || v != v {
-								best, at = v, row+kx
-							}
+	for pl := lo; pl < hi; pl++ {
+		src := p.src[pl*h*w : (pl+1)*h*w]
+		dst, arg := p.dst[pl*ho*wo:(pl+1)*ho*wo], p.argmax[pl*ho*wo:(pl+1)*ho*wo]
+		if p.size == 2 {
+			pool2(src, w, ho, wo, dst, arg)
+			continue
+		}
+		for oy := 0; oy < ho; oy++ {
+			for ox := 0; ox < wo; ox++ {
+				best, at := float32(math.Inf(-1)), oy*p.size*w+ox*p.size
+				for ky := 0; ky < p.size; ky++ {
+					row := (oy*p.size+ky)*w + ox*p.size
+					for kx, v := range src[row : row+p.size] {
+						if v > best || v != v {
+							best, at = v, row+kx
 						}
 					}
-					dst[oy*wo+ox], arg[oy*wo+ox] = best, int32(at)
 				}
+				dst[oy*wo+ox], arg[oy*wo+ox] = best, int32(at)
 			}
 		}
-	})
-	return nil
+	}
 }
 
 // pool2 is the 2×2 window unrolled: the common case, and the one where the
