@@ -10,11 +10,34 @@ import (
 // lines on a CPU.
 const align = 64
 
+// page is the span, in elements, over which addresses are compared for
+// aliasing: 4 KiB. A load whose address matches, modulo 4 KiB, a store just
+// before it waits for that store (4K aliasing), so a kernel that reads one
+// tensor and writes another whose offsets differ by a multiple of 4 KiB runs
+// several times slower. Tensors therefore get colours: tensor i starts at
+// an offset ≡ (i mod colours)·align modulo page, and an op's inputs and
+// output, made one after another, never alias.
+const (
+	page    = 4096 / 4
+	colours = page / align
+)
+
 // interval is one planned tensor: size elements, live from instruction
-// first to instruction last (inclusive).
+// first to instruction last (inclusive), its colour, and where it goes.
 type interval struct {
 	size, first, last int
+	colour            int
 	offset            int
+}
+
+// coloured is the first offset ≥ off with colour c.
+func coloured(off, c int) int {
+	want := (c % colours) * align
+	off = roundUp(off)
+	if r := off % page; r != want {
+		off += (want - r + page) % page
+	}
+	return off
 }
 
 // Plan is the memory plan of a Program, in bytes.
@@ -56,12 +79,12 @@ func assignOffsets(ivs []*interval) int {
 			}
 		}
 		slices.SortFunc(busy, func(a, b *interval) int { return a.offset - b.offset })
-		off := 0
+		off := coloured(0, iv.colour)
 		for _, o := range busy {
 			if off+iv.size <= o.offset {
 				break
 			}
-			off = max(off, roundUp(o.offset+o.size))
+			off = max(off, coloured(o.offset+o.size, iv.colour))
 		}
 		iv.offset = off
 		placed = append(placed, iv)

@@ -18,11 +18,11 @@ func TestAssignOffsetsNeverOverlapsLiveTensors(t *testing.T) {
 		ivs := make([]*interval, 1+rng.IntN(40))
 		for i := range ivs {
 			first := rng.IntN(50)
-			ivs[i] = &interval{size: 1 + rng.IntN(1000), first: first, last: first + rng.IntN(20)}
+			ivs[i] = &interval{size: 1 + rng.IntN(3000), first: first, last: first + rng.IntN(20), colour: i}
 		}
 		arena := assignOffsets(ivs)
 		for i, a := range ivs {
-			if a.offset%align != 0 || a.offset+a.size > arena {
+			if a.offset%page != (i%colours)*align || a.offset+a.size > arena {
 				t.Fatalf("trial %d: tensor %d at %d+%d in an arena of %d", trial, i, a.offset, a.size, arena)
 			}
 			for _, b := range ivs[i+1:] {
@@ -49,8 +49,8 @@ func TestAssignOffsetsNeverOverlapsLiveTensors(t *testing.T) {
 
 // The plan of a VGG16 training step at batch 128 (the notebook's batch):
 // activations, gradients and saved tensors reuse memory by liveness.
-// Measured: 354 MB at peak (arena 335 MB, workspace 19 MB) for 914 MB of
-// tensors, 39 %.
+// Measured: 374 MB at peak (arena 355 MB, workspace 19 MB) for 914 MB of
+// tensors, 41 %.
 func TestVGG16TrainingPlan(t *testing.T) {
 	m, err := models.New("vgg16", models.Input{C: 3, H: 32, W: 32, Classes: 10}, models.Config{Seed: 1})
 	if err != nil {

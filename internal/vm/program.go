@@ -69,7 +69,7 @@ func Compile(dev *Device, net *graph.Net) (*Program, error) {
 		workspace int
 	)
 	newTensor := func(size, first int) *tensorUse {
-		t := &tensorUse{iv: interval{size: max(size, 1), first: first, last: first}}
+		t := &tensorUse{iv: interval{size: max(size, 1), first: first, last: first, colour: len(tensors)}}
 		tensors = append(tensors, t)
 		return t
 	}
