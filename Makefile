@@ -5,7 +5,7 @@ export CGO_ENABLED ?= 0
 
 PYTHON_TORCH ?= /usr/bin/python3
 
-.PHONY: build test bench vet data parity clean
+.PHONY: build test bench vet data parity ptx gpu-bundle clean
 
 ## build: the cnntrain binary in bin/
 build:
@@ -30,9 +30,24 @@ parity:
 	$(PYTHON_TORCH) scripts/parity/make_fixtures.py
 	$(GO) test -count=1 -run 'Conformance' -v ./internal/backend/...
 
+## ptx: compile the CUDA kernels to PTX with NVRTC 12.4 (fetched into ~/.cache/nvrtc; no GPU needed)
+NVRTC_DIR ?= $(HOME)/.cache/nvrtc
+ptx:
+	$(GO) run ./internal/cuda/cmd/ptxgen -nvrtc "$$(../shared/tools/get-nvrtc $(NVRTC_DIR) | tail -1)"
+
+## gpu-bundle: what scripts/gpu-check.sh needs on a GPU machine without Go, in gpu/ (git-ignored):
+## the binaries (CGO-free) and a CIFAR-10 subset from .data (make data), xz-compressed
+gpu-bundle:
+	mkdir -p gpu
+	$(GO) build -trimpath -o gpu/cnntrain ./cmd/cnntrain
+	$(GO) test -c -o gpu/cuda.test ./internal/cuda
+	head -c $$((10000 * 3073)) .data/cifar-10-batches-bin/data_batch_1.bin >gpu/cifar-train-10k.bin
+	head -c $$((2000 * 3073)) .data/cifar-10-batches-bin/test_batch.bin >gpu/cifar-test-2k.bin
+	cd gpu && rm -f *.xz && xz -T2 -6 cnntrain cuda.test cifar-train-10k.bin cifar-test-2k.bin && ls -l
+
 ## data: lay out the real MNIST and CIFAR-10 from ../shared/datasets in .data/
 data:
 	../shared/datasets/prepare .data
 
 clean:
-	rm -rf bin
+	rm -rf bin gpu

@@ -8,9 +8,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strings"
 
 	"github.com/cnntrain/cnntrain/internal/datasets"
+	"github.com/cnntrain/cnntrain/internal/device"
 	"github.com/cnntrain/cnntrain/internal/models"
 	"github.com/cnntrain/cnntrain/internal/optim"
 	"github.com/cnntrain/cnntrain/internal/vm"
@@ -49,6 +52,11 @@ type Config struct {
 	Hidden      int     `yaml:"hidden,omitempty" json:"hidden,omitempty"`
 	Features    int     `yaml:"features,omitempty" json:"features,omitempty"`
 	Width       float64 `yaml:"width,omitempty" json:"width,omitempty"`
+	// Device is where to train: auto (a working GPU, else the CPU), cpu,
+	// cuda or cuda:N.
+	Device string `yaml:"device,omitempty" json:"device,omitempty"`
+	// TF32 lets a GPU use tensor cores (TF32 inputs) for matrix products.
+	TF32 bool `yaml:"tf32,omitempty" json:"tf32,omitempty"`
 }
 
 // Normalization is a per-channel mean and standard deviation.
@@ -105,18 +113,27 @@ func (c Config) Validate() error {
 	check(c.BatchSize >= 1, "batch size must be at least 1, got %d", c.BatchSize)
 	check(c.TestBatchSize >= 1, "test batch size must be at least 1, got %d", c.TestBatchSize)
 	check(c.Optimizer == "sgd" || c.Optimizer == "adam", "optimizer must be sgd or adam, got %q", c.Optimizer)
-	check(c.LR > 0, "learning rate must be positive, got %g", c.LR)
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	check(c.LR > 0 && finite(c.LR), "learning rate must be a positive number, got %g", c.LR)
 	check(c.Momentum >= 0 && c.Momentum < 1, "momentum must be in [0, 1), got %g", c.Momentum)
 	check(c.Optimizer != "adam" || c.Momentum == 0, "momentum applies to sgd only; adam uses its betas")
-	check(c.WeightDecay >= 0, "weight decay must be at least 0, got %g", c.WeightDecay)
-	check(c.Hidden >= 0, "hidden must be positive, got %d", c.Hidden)
-	check(c.Features >= 0, "features must be positive, got %d", c.Features)
-	check(c.Width >= 0, "width must be positive, got %g", c.Width)
+	check(c.WeightDecay >= 0 && finite(c.WeightDecay), "weight decay must be a number of at least 0, got %g", c.WeightDecay)
+	check(c.Hidden >= 0, "hidden must be at least 1, got %d", c.Hidden)
+	check(c.Features >= 0, "features must be at least 1, got %d", c.Features)
+	check(c.Width >= 0 && finite(c.Width), "width must be a positive number, got %g", c.Width)
 	check(c.TrainSubset >= 0, "train subset must be at least 0, got %d", c.TrainSubset)
+	if c.Device != "" {
+		if err := device.Check(c.Device); err != nil {
+			problems = append(problems, err)
+		}
+	}
 	if n := c.Normalize; n != nil {
 		check(len(n.Mean) == len(n.Std) && len(n.Mean) > 0, "normalize needs as many means as stds, got %d and %d", len(n.Mean), len(n.Std))
 		for _, s := range n.Std {
-			check(s > 0, "normalize std must be positive, got %g", s)
+			check(s > 0 && finite(float64(s)), "normalize std must be a positive number, got %g", s)
+		}
+		for _, m := range n.Mean {
+			check(finite(float64(m)), "normalize mean must be a number, got %g", m)
 		}
 	}
 	if len(problems) > 0 {
@@ -136,12 +153,34 @@ func (c Config) Check() error {
 		return err
 	}
 	if _, err := models.New(c.Model, InputOf(info), c.ModelConfig()); err != nil {
+		if errors.Is(err, models.ErrIncompatible) {
+			if fits := datasetsFor(c); len(fits) > 0 {
+				return fmt.Errorf("%w (dataset %s; try --dataset %s)", err, c.Dataset, strings.Join(fits, " or --dataset "))
+			}
+		}
 		return fmt.Errorf("%w (dataset %s)", err, c.Dataset)
+	}
+	if c.Device != "" {
+		if err := device.Available(c.Device); err != nil {
+			return err
+		}
 	}
 	if n := c.Normalize; n != nil && len(n.Mean) != info.C {
 		return fmt.Errorf("%w: normalize has %d channels, %s images have %d", ErrInvalidConfig, len(n.Mean), c.Dataset, info.C)
 	}
 	return nil
+}
+
+// datasetsFor lists the datasets c's model can be built for.
+func datasetsFor(c Config) []string {
+	var fits []string
+	for _, name := range datasets.Names() {
+		info, _ := datasets.Lookup(name)
+		if _, err := models.New(c.Model, InputOf(info), c.ModelConfig()); err == nil {
+			fits = append(fits, name)
+		}
+	}
+	return fits
 }
 
 // ModelConfig is the part of c that builds the model.

@@ -34,6 +34,9 @@ func (b *Buffer) Floats() []float32 { return b.data }
 
 func (*Backend) Name() string { return "cpu" }
 
+// Workers is the number of goroutines an op is spread over.
+func (c *Backend) Workers() int { return c.workers }
+
 func (*Backend) Alloc(n int) (backend.Buffer, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("cpu: cannot allocate %d elements", n)

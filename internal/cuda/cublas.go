@@ -1,0 +1,54 @@
+package cuda
+
+import (
+	"fmt"
+)
+
+// cublas is the part of cuBLAS cnntrain uses: single-precision matrix
+// products.
+type cublas struct {
+	lib Library
+
+	create      func(handle *uintptr) int32
+	destroy     func(handle uintptr) int32
+	getVersion  func(handle uintptr, version *int32) int32
+	setMathMode func(handle uintptr, mode int32) int32
+	sgemm       func(handle uintptr, transA, transB int32, m, n, k int32, alpha *float32, a uint64, lda int32, b uint64, ldb int32, beta *float32, c uint64, ldc int32) int32
+}
+
+// cuBLAS math modes (cublasMath_t).
+const (
+	mathPedantic = 2 // FP32 arithmetic, no tensor cores, no reduced precision
+	mathTF32     = 3 // tensor cores with TF32 inputs
+)
+
+// cuBLAS operations (cublasOperation_t).
+const (
+	opN = 0
+	opT = 1
+)
+
+func loadCuBLAS(s Search) (*cublas, error) {
+	c := &cublas{lib: s.open("libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so")}
+	if c.lib.Missing != "" {
+		return c, fmt.Errorf("no cuBLAS: %s", c.lib.Missing)
+	}
+	err := bind(c.lib, map[string]any{
+		"cublasCreate_v2":     &c.create,
+		"cublasDestroy_v2":    &c.destroy,
+		"cublasGetVersion_v2": &c.getVersion,
+		"cublasSetMathMode":   &c.setMathMode,
+		"cublasSgemm_v2":      &c.sgemm,
+	})
+	if err != nil {
+		return c, fmt.Errorf("unusable cuBLAS: %w", err)
+	}
+	return c, nil
+}
+
+func (c *cublas) check(call string, status int32) error {
+	if status == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: cuBLAS status %d", call, status)
+}

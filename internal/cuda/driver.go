@@ -1,0 +1,122 @@
+package cuda
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// result is a CUresult; 0 is success.
+type result int32
+
+// driver is the part of the CUDA driver API (libcuda.so.1) cnntrain uses,
+// the _v2 entry points where they exist.
+type driver struct {
+	lib Library
+
+	cuInit                      func(flags uint32) result
+	cuDriverGetVersion          func(version *int32) result
+	cuGetErrorName              func(r result, name **byte) result
+	cuGetErrorString            func(r result, str **byte) result
+	cuDeviceGetCount            func(count *int32) result
+	cuDeviceGet                 func(dev *int32, ordinal int32) result
+	cuDeviceGetName             func(name *byte, length int32, dev int32) result
+	cuDeviceTotalMem            func(bytes *uint64, dev int32) result
+	cuDeviceGetAttribute        func(value *int32, attr int32, dev int32) result
+	cuDevicePrimaryCtxRetain    func(ctx *uintptr, dev int32) result
+	cuDevicePrimaryCtxRelease   func(dev int32) result
+	cuCtxSetCurrent             func(ctx uintptr) result
+	cuCtxSynchronize            func() result
+	cuMemAlloc                  func(ptr *uint64, bytes uint64) result
+	cuMemFree                   func(ptr uint64) result
+	cuMemcpyHtoD                func(dst uint64, src unsafe.Pointer, bytes uint64) result
+	cuMemcpyDtoH                func(dst unsafe.Pointer, src uint64, bytes uint64) result
+	cuMemcpyDtoD                func(dst, src uint64, bytes uint64) result
+	cuMemsetD32                 func(dst uint64, value uint32, n uint64) result
+	cuModuleLoadData            func(module *uintptr, image *byte) result
+	cuModuleUnload              func(module uintptr) result
+	cuModuleGetFunction         func(fn *uintptr, module uintptr, name *byte) result
+	cuLaunchKernel              func(fn uintptr, gx, gy, gz, bx, by, bz, shared uint32, stream uintptr, params *unsafe.Pointer, extra *unsafe.Pointer) result
+}
+
+// Device attributes (CUdevice_attribute).
+const (
+	attrComputeCapabilityMajor = 75
+	attrComputeCapabilityMinor = 76
+	attrMultiprocessorCount    = 16
+)
+
+func loadDriver(s Search) (*driver, error) {
+	d := &driver{lib: s.open("libcuda.so.1", "libcuda.so")}
+	if d.lib.Missing != "" {
+		return d, fmt.Errorf("no CUDA driver: %s", d.lib.Missing)
+	}
+	err := bind(d.lib, map[string]any{
+		"cuInit":                       &d.cuInit,
+		"cuDriverGetVersion":           &d.cuDriverGetVersion,
+		"cuGetErrorName":               &d.cuGetErrorName,
+		"cuGetErrorString":             &d.cuGetErrorString,
+		"cuDeviceGetCount":             &d.cuDeviceGetCount,
+		"cuDeviceGet":                  &d.cuDeviceGet,
+		"cuDeviceGetName":              &d.cuDeviceGetName,
+		"cuDeviceTotalMem_v2":          &d.cuDeviceTotalMem,
+		"cuDeviceGetAttribute":         &d.cuDeviceGetAttribute,
+		"cuDevicePrimaryCtxRetain":     &d.cuDevicePrimaryCtxRetain,
+		"cuDevicePrimaryCtxRelease_v2": &d.cuDevicePrimaryCtxRelease,
+		"cuCtxSetCurrent":              &d.cuCtxSetCurrent,
+		"cuCtxSynchronize":             &d.cuCtxSynchronize,
+		"cuMemAlloc_v2":                &d.cuMemAlloc,
+		"cuMemFree_v2":                 &d.cuMemFree,
+		"cuMemcpyHtoD_v2":              &d.cuMemcpyHtoD,
+		"cuMemcpyDtoH_v2":              &d.cuMemcpyDtoH,
+		"cuMemcpyDtoD_v2":              &d.cuMemcpyDtoD,
+		"cuMemsetD32_v2":               &d.cuMemsetD32,
+		"cuModuleLoadData":             &d.cuModuleLoadData,
+		"cuModuleUnload":               &d.cuModuleUnload,
+		"cuModuleGetFunction":          &d.cuModuleGetFunction,
+		"cuLaunchKernel":               &d.cuLaunchKernel,
+	})
+	if err != nil {
+		return d, fmt.Errorf("unusable CUDA driver: %w", err)
+	}
+	return d, nil
+}
+
+// check turns a CUresult into an error naming the call.
+func (d *driver) check(call string, r result) error {
+	if r == 0 {
+		return nil
+	}
+	name, text := "", ""
+	var p *byte
+	if d.cuGetErrorName != nil && d.cuGetErrorName(r, &p) == 0 && p != nil {
+		name = goString(p)
+	}
+	if d.cuGetErrorString != nil && d.cuGetErrorString(r, &p) == 0 && p != nil {
+		text = goString(p)
+	}
+	switch {
+	case name != "" && text != "":
+		return fmt.Errorf("%s: %s (%s, %d)", call, text, name, r)
+	case name != "":
+		return fmt.Errorf("%s: %s (%d)", call, name, r)
+	}
+	return fmt.Errorf("%s: CUDA error %d", call, r)
+}
+
+// goString copies a NUL-terminated C string.
+func goString(p *byte) string {
+	if p == nil {
+		return ""
+	}
+	var b []byte
+	for ptr := unsafe.Pointer(p); *(*byte)(ptr) != 0; ptr = unsafe.Add(ptr, 1) {
+		b = append(b, *(*byte)(ptr))
+	}
+	return string(b)
+}
+
+// cString is s with a terminating NUL, for C.
+func cString(s string) *byte {
+	b := append([]byte(s), 0)
+	return &b[0]
+}

@@ -1,0 +1,478 @@
+// cnntrain's CUDA kernels. README.md in this directory is the contract (names, parameters, launch
+// shapes); the arithmetic is internal/backend/cpu's, operation by operation, so that the GPU and
+// CPU backends agree to the last bit wherever no reduction order differs.
+//
+// Plain CUDA C for NVRTC without headers (--gpu-architecture=compute_75 --fmad=false). The same
+// file compiles with g++ against shim/cuda_shim.h, which runs each block's threads as host
+// threads, so that kernels_host_test.go checks this logic against the CPU backend without a GPU.
+
+// BLOCK is the block size of the per-channel and single-block kernels: the size of their
+// __shared__ reduction arrays. Their tree reductions need blockDim.x to be a power of two ≤ BLOCK.
+#define BLOCK 256
+
+#define INT_MAX_ 2147483647
+
+// BN_EVAL and BN_TRAIN are ops.BNMode's values (2 is batch statistics).
+#define BN_TRAIN 0
+#define BN_EVAL 1
+
+// GRID_STRIDE loops i over [0, n) across the whole launch: correct for any grid and block size.
+#define GRID_STRIDE(i, n) \
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += gridDim.x * blockDim.x)
+
+// combine is how block_reduce joins two threads' values: a sum for float and double, and for the
+// structs below what their comments say. Several values reduce in one tree to save barriers.
+__device__ static float combine(float a, float b) { return a + b; }
+__device__ static double combine(double a, double b) { return a + b; }
+
+// LossPart is a thread's share of class_loss_forward: its sum of target log-probabilities, and
+// the smallest of its invalid samples' index + 1 (INT_MAX_ if none).
+struct LossPart {
+    float sum;
+    int bad;
+};
+
+__device__ static LossPart combine(LossPart a, LossPart b)
+{
+    LossPart r = {a.sum + b.sum, b.bad < a.bad ? b.bad : a.bad};
+    return r;
+}
+
+// BNSums are batchnorm_backward's two sums.
+struct BNSums {
+    double dy, dy_xhat;
+};
+
+__device__ static BNSums combine(BNSums a, BNSums b)
+{
+    BNSums r = {a.dy + b.dy, a.dy_xhat + b.dy_xhat};
+    return r;
+}
+
+// block_reduce returns the combination (see combine) of v over the block's threads to all of
+// them, by a fixed tree over s (a __shared__ array of at least blockDim.x values), so the result
+// does not depend on scheduling. Every thread of the block must call it.
+template <class T>
+__device__ static T block_reduce(T v, T* s)
+{
+    const int t = threadIdx.x;
+    s[t] = v;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half >>= 1) {
+        if (t < half)
+            s[t] = combine(s[t], s[t + half]);
+        __syncthreads();
+    }
+    const T total = s[0];
+    __syncthreads(); // s may be reused by the next reduction
+    return total;
+}
+
+// channel_at is the index of element e of channel ch's n·hw values in an (n, c, hw) tensor,
+// image-major as the CPU backend scans them.
+__device__ static int channel_at(int e, int ch, int c, int hw)
+{
+    const int i = e / hw;
+    return (i * c + ch) * hw + (e - i * hw);
+}
+
+// fill_f32 sets x[i] = v (grid-stride).
+extern "C" __global__ void fill_f32(float* x, int n, float v)
+{
+    GRID_STRIDE(i, n) x[i] = v;
+}
+
+// relu_forward is y = max(x, 0) keeping NaN, as Go's max in the CPU backend (grid-stride).
+extern "C" __global__ void relu_forward(const float* x, float* y, int n)
+{
+    GRID_STRIDE(i, n)
+    {
+        const float v = x[i];
+        y[i] = v != v ? v : (v > 0.0f ? v : 0.0f);
+    }
+}
+
+// relu_backward passes dy where the CPU backend's branch-free mask passes: the sign bit of the
+// negated bit pattern of y, smeared over 32 bits (grid-stride). That is all ones for y > 0 and for
+// a NaN with its sign bit clear, as README says, and also for y = −0, which README's wording
+// leaves out; relu_forward never outputs −0, and this keeps bit-for-bit agreement with the CPU.
+extern "C" __global__ void relu_backward(const float* y, const float* dy, float* dx, int n)
+{
+    GRID_STRIDE(i, n)
+    {
+        const unsigned int mask = ((0u - __float_as_uint(y[i])) & 0x80000000u) ? 0xffffffffu : 0u;
+        dx[i] = __uint_as_float(__float_as_uint(dy[i]) & mask);
+    }
+}
+
+// bias_rows broadcasts the bias b over the rows of y, the start of a Linear's output (grid-stride).
+extern "C" __global__ void bias_rows(const float* b, float* y, int rows, int cols)
+{
+    GRID_STRIDE(i, rows * cols) y[i] = b[i % cols];
+}
+
+// sum_rows writes the column sums of the (rows, cols) matrix m, rows in order in float: a Linear's
+// bias gradient (grid-stride over columns).
+extern "C" __global__ void sum_rows(const float* m, float* dst, int rows, int cols)
+{
+    GRID_STRIDE(c, cols)
+    {
+        float s = 0.0f;
+        for (int r = 0; r < rows; r++)
+            s += m[r * cols + c];
+        dst[c] = s;
+    }
+}
+
+// im2col unfolds nb (cin, h, w) images into the (cin·k·k, nb·ho·wo) matrix col, zero where a
+// kernel tap falls on the padding (grid-stride over col).
+extern "C" __global__ void im2col(const float* x, float* col, int nb, int cin, int h, int w, int k, int p,
+                                  int ho, int wo)
+{
+    const int px = ho * wo, cols = nb * px;
+    GRID_STRIDE(e, cin * k * k * cols)
+    {
+        const int row = e / cols, at = e - row * cols;
+        const int ci = row / (k * k), ki = (row / k) % k, kj = row % k;
+        const int i = at / px, oy = (at % px) / wo, ox = at % wo;
+        const int iy = oy + ki - p, ix = ox + kj - p;
+        col[e] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? x[((i * cin + ci) * h + iy) * w + ix] : 0.0f;
+    }
+}
+
+// col2im is im2col's adjoint, gathered per input pixel so that no two threads write one value:
+// the taps are added in the CPU's order (ki, then kj), from 0 (grid-stride over x).
+extern "C" __global__ void col2im(const float* col, float* x, int nb, int cin, int h, int w, int k, int p,
+                                  int ho, int wo)
+{
+    const int px = ho * wo, cols = nb * px;
+    GRID_STRIDE(e, nb * cin * h * w)
+    {
+        const int ix = e % w, iy = (e / w) % h, ci = (e / (h * w)) % cin, i = e / (cin * h * w);
+        float s = 0.0f;
+        for (int ki = 0; ki < k; ki++) {
+            const int oy = iy - ki + p;
+            if (oy < 0 || oy >= ho)
+                continue;
+            for (int kj = 0; kj < k; kj++) {
+                const int ox = ix - kj + p;
+                if (ox >= 0 && ox < wo)
+                    s += col[((ci * k + ki) * k + kj) * cols + i * px + oy * wo + ox];
+            }
+        }
+        x[e] = s;
+    }
+}
+
+// cn_to_nchw moves a convolution's product, (cout, nb·px), into the (nb, cout, px) output, adding
+// the bias (grid-stride over y). bias may be NULL.
+extern "C" __global__ void cn_to_nchw(const float* prod, const float* bias, float* y, int nb, int cout,
+                                      int px)
+{
+    GRID_STRIDE(e, nb * cout * px)
+    {
+        const int j = e % px, o = (e / px) % cout, i = e / (cout * px);
+        y[e] = prod[o * (nb * px) + i * px + j] + (bias ? bias[o] : 0.0f);
+    }
+}
+
+// nchw_to_cn is cn_to_nchw's move backwards, without bias: the output gradient laid out as the
+// matrix product's (grid-stride over dst).
+extern "C" __global__ void nchw_to_cn(const float* y, float* dst, int nb, int cout, int px)
+{
+    GRID_STRIDE(e, nb * cout * px)
+    {
+        const int j = e % px, i = (e / px) % nb, o = e / (nb * px);
+        dst[e] = y[(i * cout + o) * px + j];
+    }
+}
+
+// channel_sum is a convolution's bias gradient: per channel, the float sum of dy over images and
+// pixels, tree-reduced (block per channel; blocks loop over channels, so any grid works).
+extern "C" __global__ void channel_sum(const float* dy, float* db, int n, int c, int px)
+{
+    __shared__ float s[BLOCK];
+    for (int ch = blockIdx.x; ch < c; ch += gridDim.x) {
+        float acc = 0.0f;
+        for (int e = threadIdx.x; e < n * px; e += blockDim.x)
+            acc += dy[channel_at(e, ch, c, px)];
+        const float total = block_reduce(acc, s);
+        if (threadIdx.x == 0)
+            db[ch] = total;
+    }
+}
+
+// maxpool_forward is PyTorch's MaxPool2d(size), stride size, floor mode: scanning each window row
+// by row from −inf, a value wins when it is greater or NaN (so the first maximum wins ties, NaN
+// always wins); argmax is the winner's index in its h·w plane (grid-stride over outputs).
+extern "C" __global__ void maxpool_forward(const float* x, float* y, int* argmax, int planes, int h, int w,
+                                           int size)
+{
+    const int ho = h / size, wo = w / size;
+    GRID_STRIDE(o, planes * ho * wo)
+    {
+        const float* src = x + (o / (ho * wo)) * (h * w);
+        const int oy = (o / wo) % ho, ox = o % wo;
+        float best = __uint_as_float(0xff800000u); // −inf
+        int at = oy * size * w + ox * size;
+        for (int ky = 0; ky < size; ky++) {
+            const int row = (oy * size + ky) * w + ox * size;
+            for (int kx = 0; kx < size; kx++) {
+                const float v = src[row + kx];
+                if (v > best || v != v) {
+                    best = v;
+                    at = row + kx;
+                }
+            }
+        }
+        y[o] = best;
+        argmax[o] = at;
+    }
+}
+
+// maxpool_backward routes each output's gradient to its argmax; windows do not overlap, so each
+// input pixel reads at most one output and needs no atomics. Pixels outside every window (floor
+// mode) get 0 (grid-stride over inputs).
+extern "C" __global__ void maxpool_backward(const float* dy, const int* argmax, float* dx, int planes, int h,
+                                            int w, int size)
+{
+    const int ho = h / size, wo = w / size;
+    GRID_STRIDE(e, planes * h * w)
+    {
+        const int q = e % (h * w), oy = q / w / size, ox = q % w / size;
+        float g = 0.0f;
+        if (oy < ho && ox < wo) {
+            const int o = (e / (h * w)) * (ho * wo) + oy * wo + ox;
+            if (argmax[o] == q)
+                g = dy[o];
+        }
+        dx[e] = g;
+    }
+}
+
+// log_softmax_row writes the k values x − max − log Σ exp(x − max) as the CPU backend does: the
+// max with NaN winning (Go's max), the float differences widened to double for exp and the sum.
+__device__ static void log_softmax_row(const float* x, float* y, int k)
+{
+    float m = __uint_as_float(0xff800000u); // −inf: x[0] always enters, as the CPU starts from it
+    for (int j = 0; j < k; j++)
+        if (x[j] > m || x[j] != x[j])
+            m = x[j];
+    double s = 0.0;
+    for (int j = 0; j < k; j++)
+        s += exp((double)(x[j] - m));
+    const float lse = m + (float)log(s);
+    for (int j = 0; j < k; j++)
+        y[j] = x[j] - lse;
+}
+
+// log_softmax_forward is log_softmax over each row of the (n, k) input (grid-stride over rows).
+extern "C" __global__ void log_softmax_forward(const float* x, float* y, int n, int k)
+{
+    GRID_STRIDE(r, n) log_softmax_row(x + r * k, y + r * k, k);
+}
+
+// log_softmax_backward is dx = dy − exp(y)·Σdy per row, the sum in float in order (grid-stride
+// over rows).
+extern "C" __global__ void log_softmax_backward(const float* y, const float* dy, float* dx, int n, int k)
+{
+    GRID_STRIDE(r, n)
+    {
+        const int row = r * k;
+        float s = 0.0f;
+        for (int j = 0; j < k; j++)
+            s += dy[row + j];
+        for (int j = 0; j < k; j++)
+            dx[row + j] = dy[row + j] - (float)exp((double)y[row + j]) * s;
+    }
+}
+
+// target_class is the class a float target names, or −1 when it is not an integer in [0, k)
+// (NaN included). The range is checked first, in double, so the conversion to int is defined.
+__device__ static int target_class(float t, int k)
+{
+    if (!((double)t >= 0.0 && (double)t < (double)k))
+        return -1;
+    const int c = (int)t;
+    return (float)c == t ? c : -1;
+}
+
+// class_loss_forward is NLLLoss (from_logits 0: x holds log-probabilities) or CrossEntropyLoss
+// (from_logits 1: logp gets each row's log_softmax): loss[0] = −Σ lp[i, t_i] / n, the sum
+// tree-reduced in float. A target that is no class sets *bad to the smallest such sample index
+// + 1 and leaves the loss unspecified (single block; threads loop over samples). README does not
+// say what happens to *bad when every target is valid: it is not written, so the backend clears it
+// beforehand (and may let it accumulate the last error over several calls).
+extern "C" __global__ void class_loss_forward(const float* x, const float* targets, float* logp, float* loss,
+                                              int* bad, int n, int k, int from_logits)
+{
+    __shared__ LossPart s[BLOCK];
+    LossPart part = {0.0f, INT_MAX_};
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const float* lp = x + i * k;
+        if (from_logits) {
+            log_softmax_row(lp, logp + i * k, k);
+            lp = logp + i * k;
+        }
+        const int t = target_class(targets[i], k);
+        if (t >= 0)
+            part.sum += lp[t];
+        else if (part.bad == INT_MAX_)
+            part.bad = i + 1; // this thread's samples ascend: the first is its smallest
+    }
+    const LossPart total = block_reduce(part, s);
+    if (threadIdx.x == 0) {
+        loss[0] = -total.sum / (float)n;
+        if (total.bad != INT_MAX_)
+            *bad = total.bad;
+    }
+}
+
+// class_loss_backward is the loss's gradient with scale = dloss/n: (softmax − onehot)·scale from
+// the saved log-probabilities (from_logits), or −onehot·scale (NLL; logp unused, may be NULL). An
+// invalid target, already reported by the forward pass, gets no one-hot term (grid-stride over
+// n·k).
+extern "C" __global__ void class_loss_backward(const float* logp, const float* targets, const float* dloss,
+                                               float* dx, int n, int k, int from_logits)
+{
+    const float scale = dloss[0] / (float)n;
+    GRID_STRIDE(e, n * k)
+    {
+        const bool hit = e % k == target_class(targets[e / k], k);
+        if (from_logits) {
+            const float v = (float)exp((double)logp[e]) * scale;
+            dx[e] = hit ? v - scale : v;
+        } else {
+            dx[e] = hit ? -scale : 0.0f;
+        }
+    }
+}
+
+// batchnorm_forward is BatchNorm2d over (n, c, hw) in mode 0 train, 1 eval, 2 batch statistics.
+// Batch statistics are two-pass double sums, tree-reduced; train also moves the running
+// statistics (unbiased variance) and counts the batch. y = x·scale + shift in double, as the CPU
+// backend (block per channel; blocks loop over channels, so any grid works).
+extern "C" __global__ void batchnorm_forward(const float* x, const float* gamma, const float* beta,
+                                             float* run_mean, float* run_var, float* counter, float* y,
+                                             float* save_mean, float* save_invstd, int n, int c, int hw,
+                                             double eps, double momentum, int mode)
+{
+    __shared__ double s[BLOCK];
+    const int m = n * hw;
+    const double dm = (double)m;
+    for (int ch = blockIdx.x; ch < c; ch += gridDim.x) {
+        double mean, var;
+        if (mode == BN_EVAL) {
+            mean = (double)run_mean[ch];
+            var = (double)run_var[ch];
+        } else {
+            double acc = 0.0;
+            for (int e = threadIdx.x; e < m; e += blockDim.x)
+                acc += (double)x[channel_at(e, ch, c, hw)];
+            mean = block_reduce(acc, s) / dm;
+            acc = 0.0;
+            for (int e = threadIdx.x; e < m; e += blockDim.x) {
+                const double d = (double)x[channel_at(e, ch, c, hw)] - mean;
+                acc += d * d;
+            }
+            var = block_reduce(acc, s) / dm;
+            if (mode == BN_TRAIN && threadIdx.x == 0) {
+                run_mean[ch] = (float)((1.0 - momentum) * (double)run_mean[ch] + momentum * mean);
+                run_var[ch] = (float)((1.0 - momentum) * (double)run_var[ch] + momentum * var * dm / (dm - 1.0));
+            }
+        }
+        const double invstd = 1.0 / sqrt(var + eps);
+        if (threadIdx.x == 0) {
+            save_mean[ch] = (float)mean;
+            save_invstd[ch] = (float)invstd;
+        }
+        const double scale = (double)gamma[ch] * invstd;
+        const double shift = (double)beta[ch] - mean * scale;
+        for (int e = threadIdx.x; e < m; e += blockDim.x) {
+            const int at = channel_at(e, ch, c, hw);
+            y[at] = (float)((double)x[at] * scale + shift);
+        }
+    }
+    if (mode == BN_TRAIN && blockIdx.x == 0 && threadIdx.x == 0)
+        counter[0] += 1.0f;
+}
+
+// batchnorm_backward is BatchNorm2d's gradient from the saved mean and invstd: wrt 0 dx into out
+// (the running statistics are constants in eval mode), wrt 1 Σdy·x̂ (dγ) and wrt 2 Σdy (dβ) into
+// out[ch]; sums in double, tree-reduced. gamma is read for wrt 0 only (block per channel; blocks
+// loop over channels, so any grid works). README lists gamma as a plain pointer; it may be NULL
+// for wrt 1 and 2, as ops.BatchNorm2d's BackwardReads does not give it to those gradients.
+extern "C" __global__ void batchnorm_backward(const float* x, const float* gamma, const float* dy,
+                                              const float* save_mean, const float* save_invstd, float* out,
+                                              int n, int c, int hw, int mode, int wrt)
+{
+    __shared__ BNSums s[BLOCK];
+    const int m = n * hw;
+    const double dm = (double)m;
+    for (int ch = blockIdx.x; ch < c; ch += gridDim.x) {
+        const double mean = (double)save_mean[ch], invstd = (double)save_invstd[ch];
+        BNSums sums = {0.0, 0.0};
+        if (wrt != 0 || mode != BN_EVAL) { // eval's dx needs no sums
+            for (int e = threadIdx.x; e < m; e += blockDim.x) {
+                const int at = channel_at(e, ch, c, hw);
+                const double g = (double)dy[at];
+                sums.dy += g;
+                sums.dy_xhat += g * ((double)x[at] - mean) * invstd;
+            }
+            sums = block_reduce(sums, s);
+        }
+        const double sum_dy = sums.dy, sum_dy_xhat = sums.dy_xhat;
+        if (wrt != 0) {
+            if (threadIdx.x == 0)
+                out[ch] = (float)(wrt == 1 ? sum_dy_xhat : sum_dy);
+            continue;
+        }
+        const double g = (double)gamma[ch] * invstd;
+        for (int e = threadIdx.x; e < m; e += blockDim.x) {
+            const int at = channel_at(e, ch, c, hw);
+            if (mode == BN_EVAL) {
+                out[at] = (float)((double)dy[at] * g);
+            } else {
+                const double xhat = ((double)x[at] - mean) * invstd;
+                out[at] = (float)(g * ((double)dy[at] - sum_dy / dm - xhat * sum_dy_xhat / dm));
+            }
+        }
+    }
+}
+
+// sgd_step is one torch.optim.SGD update in float, as cpu.Backend.SGD: v may be NULL when momentum
+// is 0 (grid-stride).
+extern "C" __global__ void sgd_step(float* p, const float* g, float* v, int n, float lr, float momentum,
+                                    float wd, int first)
+{
+    const float neg_lr = -lr;
+    GRID_STRIDE(i, n)
+    {
+        const float d = g[i] + wd * p[i];
+        if (momentum == 0.0f) {
+            p[i] += neg_lr * d;
+        } else {
+            const float vi = first ? d : momentum * v[i] + d;
+            v[i] = vi;
+            p[i] += neg_lr * vi;
+        }
+    }
+}
+
+// adam_step is one torch.optim.Adam update in float, as cpu.Backend.Adam (grid-stride).
+extern "C" __global__ void adam_step(float* p, const float* g, float* m, float* v, int n, float beta1,
+                                     float one_minus_beta1, float beta2, float one_minus_beta2, float neg_step,
+                                     float bc2_sqrt, float eps, float wd)
+{
+    GRID_STRIDE(i, n)
+    {
+        float d = g[i];
+        if (wd != 0.0f)
+            d += wd * p[i];
+        const float mi = beta1 * m[i] + one_minus_beta1 * d;
+        const float vi = beta2 * v[i] + one_minus_beta2 * d * d;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] += neg_step * mi / (sqrtf(vi) / bc2_sqrt + eps);
+    }
+}

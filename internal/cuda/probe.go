@@ -1,0 +1,144 @@
+package cuda
+
+import (
+	"fmt"
+	"sync"
+)
+
+// GPU describes one device.
+type GPU struct {
+	Ordinal           int    `json:"ordinal"`
+	Name              string `json:"name"`
+	MemoryBytes       uint64 `json:"memory_bytes"`
+	ComputeCapability string `json:"compute_capability"`
+	Multiprocessors   int    `json:"multiprocessors"`
+}
+
+// Report is what Probe found: the driver, the GPUs, the libraries, or why
+// there is no usable GPU.
+type Report struct {
+	// Driver is the CUDA version the driver supports, e.g. "13.0".
+	Driver    string    `json:"driver_cuda_version,omitempty"`
+	GPUs      []GPU     `json:"gpus"`
+	Libraries []Library `json:"libraries"`
+	// Reason is empty when a GPU can be used; otherwise why not.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Usable says whether a GPU can train.
+func (r Report) Usable() bool { return r.Reason == "" && len(r.GPUs) > 0 }
+
+// runtime is the loaded libraries, shared by every backend of the process.
+type libs struct {
+	drv      *driver
+	blas     *cublas
+	driverOK bool // libcuda loaded, bound and initialized
+	err      error
+}
+
+var (
+	loaded   *libs
+	loadOnce sync.Once
+)
+
+// load finds and initializes the driver and cuBLAS once per process, with
+// the default search.
+func load() *libs {
+	loadOnce.Do(func() { loaded = loadWith(Search{}) })
+	return loaded
+}
+
+func loadWith(s Search) *libs {
+	l := &libs{}
+	if l.drv, l.err = loadDriver(s); l.err != nil {
+		return l
+	}
+	if l.err = l.drv.check("cuInit", l.drv.cuInit(0)); l.err != nil {
+		l.err = fmt.Errorf("the CUDA driver does not start: %w", l.err)
+		return l
+	}
+	l.driverOK = true
+	l.blas, l.err = loadCuBLAS(s)
+	return l
+}
+
+// Probe reports the GPUs and libraries of this machine.
+func Probe() Report { return probeWith(load(), Search{}) }
+
+// ProbeWith is Probe with its own library search (tests).
+func ProbeWith(s Search) Report { return probeWith(loadWith(s), s) }
+
+func probeWith(l *libs, s Search) Report {
+	var r Report
+	if l.drv != nil {
+		r.Libraries = append(r.Libraries, l.drv.lib)
+	}
+	if l.blas != nil {
+		r.Libraries = append(r.Libraries, l.blas.lib)
+	}
+	cudnn := s.open("libcudnn.so.9")
+	if cudnn.Missing != "" {
+		cudnn.Missing += " (optional: convolutions use im2col and cuBLAS without it)"
+	}
+	r.Libraries = append(r.Libraries, cudnn)
+	if l.drv != nil && l.drv.cuDriverGetVersion != nil {
+		var v int32
+		if l.drv.cuDriverGetVersion(&v) == 0 {
+			r.Driver = fmt.Sprintf("%d.%d", v/1000, v%1000/10)
+		}
+	}
+	if !l.driverOK {
+		r.Reason = l.err.Error()
+		return r
+	}
+	var n int32
+	if err := l.drv.check("cuDeviceGetCount", l.drv.cuDeviceGetCount(&n)); err != nil {
+		r.Reason = err.Error()
+		return r
+	}
+	if n == 0 {
+		r.Reason = "the CUDA driver sees no GPU"
+		return r
+	}
+	for i := range n {
+		g, err := describe(l.drv, int(i))
+		if err != nil {
+			r.Reason = err.Error()
+			return r
+		}
+		r.GPUs = append(r.GPUs, g)
+	}
+	if l.err != nil { // the driver works, cuBLAS does not
+		r.Reason = l.err.Error()
+	}
+	return r
+}
+
+func describe(d *driver, ordinal int) (GPU, error) {
+	var dev int32
+	if err := d.check("cuDeviceGet", d.cuDeviceGet(&dev, int32(ordinal))); err != nil {
+		return GPU{}, err
+	}
+	g := GPU{Ordinal: ordinal}
+	name := make([]byte, 256)
+	if err := d.check("cuDeviceGetName", d.cuDeviceGetName(&name[0], int32(len(name)), dev)); err != nil {
+		return GPU{}, err
+	}
+	g.Name = goString(&name[0])
+	if err := d.check("cuDeviceTotalMem", d.cuDeviceTotalMem(&g.MemoryBytes, dev)); err != nil {
+		return GPU{}, err
+	}
+	var major, minor, sms int32
+	if err := d.check("cuDeviceGetAttribute", d.cuDeviceGetAttribute(&major, attrComputeCapabilityMajor, dev)); err != nil {
+		return GPU{}, err
+	}
+	if err := d.check("cuDeviceGetAttribute", d.cuDeviceGetAttribute(&minor, attrComputeCapabilityMinor, dev)); err != nil {
+		return GPU{}, err
+	}
+	if err := d.check("cuDeviceGetAttribute", d.cuDeviceGetAttribute(&sms, attrMultiprocessorCount, dev)); err != nil {
+		return GPU{}, err
+	}
+	g.ComputeCapability = fmt.Sprintf("%d.%d", major, minor)
+	g.Multiprocessors = int(sms)
+	return g, nil
+}

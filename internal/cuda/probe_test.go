@@ -1,0 +1,73 @@
+package cuda
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// fakeDriver builds testdata/fakecuda.c into dir/libcuda.so.1 with gcc.
+func fakeDriver(t *testing.T, dir string, initResult int) {
+	t.Helper()
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not found: the fake-driver checks of the CUDA loader are NOT run")
+	}
+	out, err := exec.Command(gcc, "-shared", "-fPIC", "-O1", "-DINIT_RESULT="+itoa(initResult),
+		"-o", filepath.Join(dir, "libcuda.so.1"), "testdata/fakecuda.c").CombinedOutput()
+	if err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestProbeWithoutDriverSaysWhere(t *testing.T) {
+	dir := t.TempDir()
+	r := ProbeWith(Search{Dirs: []string{dir}, OnlyDirs: true})
+	if r.Usable() || !strings.Contains(r.Reason, "libcuda.so.1") || !strings.Contains(r.Reason, "CNNTRAIN_CUDA_LIBS") {
+		t.Errorf("reason %q: want it to name libcuda.so.1 and CNNTRAIN_CUDA_LIBS", r.Reason)
+	}
+}
+
+func TestProbeWithDriverThatDoesNotStart(t *testing.T) {
+	dir := t.TempDir()
+	fakeDriver(t, dir, 100)
+	r := ProbeWith(Search{Dirs: []string{dir}, OnlyDirs: true})
+	for _, want := range []string{"does not start", "cuInit", "no CUDA-capable device is detected", "CUDA_ERROR_NO_DEVICE"} {
+		if !strings.Contains(r.Reason, want) {
+			t.Errorf("reason %q lacks %q", r.Reason, want)
+		}
+	}
+	if r.Driver != "13.0" || r.Libraries[0].Path != filepath.Join(dir, "libcuda.so.1") {
+		t.Errorf("driver %q from %q", r.Driver, r.Libraries[0].Path)
+	}
+}
+
+func TestProbeWithoutCuBLAS(t *testing.T) {
+	dir := t.TempDir()
+	fakeDriver(t, dir, 0)
+	r := ProbeWith(Search{Dirs: []string{dir}, OnlyDirs: true})
+	if len(r.GPUs) != 1 || r.GPUs[0].Name != "Fake GPU" || r.GPUs[0].ComputeCapability != "9.0" || r.GPUs[0].MemoryBytes != 8<<30 {
+		t.Errorf("GPUs %+v, want the fake one", r.GPUs)
+	}
+	if r.Usable() || !strings.Contains(r.Reason, "no cuBLAS") || !strings.Contains(r.Reason, "libcublas.so.13") {
+		t.Errorf("reason %q: want it to say cuBLAS is missing", r.Reason)
+	}
+}
+
+// A library that exists but cannot be loaded is named with the loader's
+// complaint.
+func TestProbeWithBrokenDriverFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "libcuda.so.1"), []byte("not an ELF file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := ProbeWith(Search{Dirs: []string{dir}, OnlyDirs: true})
+	if !strings.Contains(r.Reason, "could not load") || !strings.Contains(r.Reason, filepath.Join(dir, "libcuda.so.1")) {
+		t.Errorf("reason %q", r.Reason)
+	}
+}

@@ -1,0 +1,47 @@
+/* A stand-in for libcuda.so.1, built by the tests with gcc, to check how
+ * cnntrain reports a driver that does not start (INIT_RESULT != 0) or one
+ * that starts and shows one GPU. Every entry point cnntrain binds exists. */
+#include <stddef.h>
+#include <string.h>
+
+#ifndef INIT_RESULT
+#define INIT_RESULT 0
+#endif
+
+typedef int CUresult;
+
+CUresult cuInit(unsigned flags) { return INIT_RESULT; }
+CUresult cuDriverGetVersion(int *v) { *v = 13000; return 0; }
+CUresult cuGetErrorName(CUresult r, const char **s) {
+	*s = r == 100 ? "CUDA_ERROR_NO_DEVICE" : "CUDA_ERROR_UNKNOWN";
+	return 0;
+}
+CUresult cuGetErrorString(CUresult r, const char **s) {
+	*s = r == 100 ? "no CUDA-capable device is detected" : "unknown error";
+	return 0;
+}
+CUresult cuDeviceGetCount(int *n) { *n = 1; return 0; }
+CUresult cuDeviceGet(int *d, int ordinal) { *d = ordinal; return 0; }
+CUresult cuDeviceGetName(char *name, int len, int dev) { strncpy(name, "Fake GPU", len); return 0; }
+CUresult cuDeviceTotalMem_v2(size_t *bytes, int dev) { *bytes = (size_t)8 << 30; return 0; }
+CUresult cuDeviceGetAttribute(int *v, int attr, int dev) {
+	*v = attr == 75 ? 9 : attr == 76 ? 0 : attr == 16 ? 132 : 0;
+	return 0;
+}
+CUresult cuDevicePrimaryCtxRetain(void **ctx, int dev) { return 999; }
+CUresult cuDevicePrimaryCtxRelease_v2(int dev) { return 0; }
+CUresult cuCtxSetCurrent(void *ctx) { return 999; }
+CUresult cuCtxSynchronize(void) { return 999; }
+CUresult cuMemAlloc_v2(unsigned long long *p, size_t n) { return 999; }
+CUresult cuMemFree_v2(unsigned long long p) { return 999; }
+CUresult cuMemcpyHtoD_v2(unsigned long long d, const void *s, size_t n) { return 999; }
+CUresult cuMemcpyDtoH_v2(void *d, unsigned long long s, size_t n) { return 999; }
+CUresult cuMemcpyDtoD_v2(unsigned long long d, unsigned long long s, size_t n) { return 999; }
+CUresult cuMemsetD32_v2(unsigned long long d, unsigned v, size_t n) { return 999; }
+CUresult cuModuleLoadData(void **m, const void *image) { return 999; }
+CUresult cuModuleUnload(void *m) { return 999; }
+CUresult cuModuleGetFunction(void **f, void *m, const char *name) { return 999; }
+CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                        unsigned bz, unsigned shared, void *stream, void **params, void **extra) {
+	return 999;
+}

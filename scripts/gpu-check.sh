@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# gpu-check: the CUDA backend's checks on a machine with an NVIDIA GPU, CUDA's driver and PyTorch,
+# without Go or network. Needs only what `make gpu-bundle` put in gpu/ (git-ignored): the cnntrain
+# binary, the CUDA test binary, and a CIFAR-10 subset (10,000 training and 2,000 test images).
+# Prints the GPU, `cnntrain devices`, the conformance checks, then trains vgg16 (batch 128) and the
+# LeNet (batch 64) for one epoch of the subset with cnntrain and with PyTorch on the same GPU, strict
+# FP32 then TF32 for both, and ends with one table. Results also go to $OUT (or gpu/out).
+#
+#   make gpu-bundle          # here, with Go and the data (make data)
+#   scripts/gpu-check.sh     # there
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-gpu/out}
+mkdir -p "$out" gpu/data/cifar-10-batches-bin
+step() { echo; echo "== $*"; }
+
+step unpacking
+for f in gpu/*.xz; do [ -f "${f%.xz}" ] || xz -dk "$f"; done
+chmod +x gpu/cnntrain gpu/cuda.test
+d=gpu/data/cifar-10-batches-bin
+# cnntrain reads the official layout: five training batches and a test batch of 10,000 records
+# each. The subset fills them: the first batch holds the 10,000 training images (the runs use
+# --train-subset 10000, so the copies are never read), the test batch is the 2,000 test images
+# five times over (the same accuracy as on the 2,000).
+cp gpu/cifar-train-10k.bin "$d/data_batch_1.bin"
+for i in 2 3 4 5; do cp gpu/cifar-train-10k.bin "$d/data_batch_$i.bin"; done
+cat gpu/cifar-test-2k.bin gpu/cifar-test-2k.bin gpu/cifar-test-2k.bin gpu/cifar-test-2k.bin gpu/cifar-test-2k.bin >"$d/test_batch.bin"
+printf '%s\n' airplane automobile bird cat deer dog frog horse ship truck >"$d/batches.meta.txt"
+
+# PyTorch's wheels hold cuBLAS and cuDNN; point cnntrain at them too.
+libs=$(python3 -c 'import glob, os, site
+dirs = site.getsitepackages() + [site.getusersitepackages()]
+print(":".join(sorted(p for d in dirs for p in glob.glob(os.path.join(d, "nvidia", "*", "lib")))))' 2>/dev/null)
+export CNNTRAIN_CUDA_LIBS=${CNNTRAIN_CUDA_LIBS:-$libs}
+
+step GPU
+nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv,noheader || true
+step cnntrain devices
+gpu/cnntrain devices | tee "$out/devices.txt"
+
+step conformance: the parity suite and every op against the CPU
+timeout 240 gpu/cuda.test -test.v -test.run 'TestConformance|TestOpsAgainstCPU' >"$out/conformance.txt" 2>&1
+conf_rc=$?
+grep -E '^(--- |ok|FAIL|PASS)|max rel err|panic' "$out/conformance.txt" | grep -v '^    --- PASS' | tail -80
+
+run_cnntrain() { # model batch tf32 → JSON line
+  local model=$1 batch=$2 tf32=$3 name=$1-$3
+  rm -rf "$out/run-$name"
+  timeout 150 gpu/cnntrain train --model "$model" --dataset cifar10 --data-dir gpu/data --no-download \
+    --epochs 1 --train-subset 10000 --batch-size "$batch" --device cuda --tf32="$tf32" \
+    --run-dir "$out/run-$name" --json >"$out/cnntrain-$name.json" 2>"$out/cnntrain-$name.log"
+  echo "cnntrain $model tf32=$tf32: exit $?"; tail -3 "$out/cnntrain-$name.log"
+}
+run_torch() {
+  local model=$1 tf32=$2 flag=
+  [ "$tf32" = true ] && flag=--tf32
+  timeout 150 python3 scripts/reference/gpu_torch.py --data gpu/data --model "$model" --train 10000 $flag \
+    >"$out/torch-$model-$tf32.json" 2>"$out/torch-$model-$tf32.log"
+  echo "pytorch $model tf32=$tf32: exit $?"; tail -2 "$out/torch-$model-$tf32.log"
+}
+for tf32 in false true; do
+  step "one epoch, tf32=$tf32"
+  run_cnntrain vgg16 128 $tf32; run_torch vgg16 $tf32
+  run_cnntrain cnn 64 $tf32; run_torch lenet $tf32
+done
+
+step summary
+python3 - "$out" "$conf_rc" <<'PY'
+import json, re, sys
+out, conf_rc = sys.argv[1], int(sys.argv[2])
+def load(path):
+    try:
+        return json.load(open(path))
+    except Exception:
+        try:
+            return json.loads(open(path).read().strip().splitlines()[-1])
+        except Exception:
+            return None
+worst = {}
+for line in open(f"{out}/conformance.txt", errors="replace"):
+    m = re.search(r"(\w+)\s+(\S+)\s+\((.*?)\)\s+max rel err (\S+)", line)
+    if m:
+        op = m.group(2).split("(")[0]
+        worst[op] = max(worst.get(op, 0.0), float(m.group(4)))
+print(f"conformance: {'PASS' if conf_rc == 0 else 'FAIL (exit %d)' % conf_rc}")
+print("largest relative error per op against the CPU (strict FP32):",
+      ", ".join(f"{k} {v:.1e}" for k, v in sorted(worst.items())) or "none measured")
+print(f"\n| model | math | cnntrain img/s | PyTorch img/s | ratio | cnntrain acc | PyTorch acc |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+for tf32 in ("false", "true"):
+    for ours, theirs in (("vgg16", "vgg16"), ("cnn", "lenet")):
+        c, t = load(f"{out}/cnntrain-{ours}-{tf32}.json"), load(f"{out}/torch-{theirs}-{tf32}.json")
+        ci = c and c.get("train_images_per_second"); ti = t and t.get("images_per_second")
+        ca = c and c.get("metrics") and 100 * c["metrics"]["correct"] / c["metrics"]["total"]
+        ta = t and t.get("accuracy")
+        f = lambda v, p: "n/a" if v is None else f"{v:.{p}f}"
+        ratio = f"{ci / ti:.2f}x" if ci and ti else "n/a"
+        print(f"| {theirs} | {'TF32' if tf32 == 'true' else 'FP32'} | {f(ci, 0)} | {f(ti, 0)} | {ratio} | {f(ca, 2)} % | {f(ta, 2)} % |")
+PY
