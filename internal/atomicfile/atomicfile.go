@@ -4,20 +4,39 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 )
+
+// Mode is the permission of every file written, before the umask: readable by
+// everyone, as files made by cp or a shell redirection are.
+const Mode fs.FileMode = 0o644
+
+// tempInfix marks a temporary file: ".<name>.tmp-<random>".
+const tempInfix = ".tmp-"
+
+// IsTemp reports whether a directory entry's name is one of Write's temporary
+// files, which a process that died while writing leaves behind.
+func IsTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, tempInfix)
+}
 
 // Write creates path with the bytes that fill writes. If fill fails, or anything on
 // the way does, the destination is left untouched and the temporary file removed.
+// The file gets Mode less the process's umask.
 func Write(path string, fill func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create directory %s: %w", dir, err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := createTemp(dir, "."+filepath.Base(path)+tempInfix)
 	if err != nil {
 		return fmt.Errorf("create temporary file for %s: %w", path, err)
 	}
@@ -36,13 +55,34 @@ func Write(path string, fill func(w io.Writer) error) (err error) {
 	if err = tmp.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", path, err)
 	}
-	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("chmod %s: %w", path, err)
-	}
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("rename into %s: %w", path, err)
 	}
+	syncDir(dir)
 	return nil
+}
+
+// createTemp is os.CreateTemp with Mode instead of 0600, so the umask, not
+// the temporary name, decides who may read the final file.
+func createTemp(dir, prefix string) (*os.File, error) {
+	for range 100 {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(rand.Uint64(), 36))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, Mode)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("no free temporary name in %s", dir)
+}
+
+// syncDir makes a rename in dir durable across a power cut. It is best
+// effort: some systems cannot sync a directory, and the rename itself has
+// already succeeded.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
 }
 
 // WriteBytes is Write for content already in memory.

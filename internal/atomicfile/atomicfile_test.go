@@ -45,3 +45,41 @@ func TestFailedWriteLeavesOldContentAndNoTemp(t *testing.T) {
 		t.Errorf("%d entries in the folder, want only f.txt", len(entries))
 	}
 }
+
+// A written file is readable by others unless the umask says otherwise, and
+// its temporary name is one IsTemp recognises (so a later run can clean up
+// after a process that died mid-write).
+func TestModeFollowsUmaskAndTempNamesAreRecognised(t *testing.T) {
+	for _, tc := range []struct {
+		umask int
+		want  os.FileMode
+	}{{0o022, 0o644}, {0o077, 0o600}} {
+		old := setUmask(tc.umask)
+		path := filepath.Join(t.TempDir(), "f.txt")
+		var tempName string
+		err := Write(path, func(w io.Writer) error {
+			tempName = filepath.Base(w.(*os.File).Name())
+			_, err := w.Write([]byte("x"))
+			return err
+		})
+		setUmask(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Mode().Perm(); got != tc.want {
+			t.Errorf("umask %03o: mode %03o, want %03o", tc.umask, got, tc.want)
+		}
+		if !IsTemp(tempName) {
+			t.Errorf("IsTemp(%q) = false for Write's own temporary file", tempName)
+		}
+	}
+	for _, name := range []string{"f.txt", "model.safetensors", "tmp-notes", ".hidden"} {
+		if IsTemp(name) {
+			t.Errorf("IsTemp(%q) = true", name)
+		}
+	}
+}

@@ -1,19 +1,24 @@
 // Package checkpoint reads and writes run folders: the weights as a
 // safetensors state_dict with PyTorch's names, the optimizer's state,
-// checkpoint.json (RunInfo) and config.yaml. Writes are atomic: a folder or
-// file appears complete or not at all.
+// checkpoint.json (RunInfo), config.yaml and metrics.jsonl. A folder is
+// claimed when its run starts (Folder); every file in it is written
+// atomically, appearing complete or not at all, and a checkpoint saved while
+// training carries where training stands (Progress), so it can be resumed.
 package checkpoint
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/cnntrain/cnntrain/internal/atomicfile"
 	"github.com/cnntrain/cnntrain/internal/config"
+	"github.com/cnntrain/cnntrain/internal/datasets"
 	"github.com/cnntrain/cnntrain/internal/evaluate"
 	"github.com/cnntrain/cnntrain/internal/graph"
 	"github.com/cnntrain/cnntrain/internal/models"
@@ -28,7 +33,15 @@ const (
 	OptimizerFile = "optimizer.safetensors" // the optimizer's state and step count
 	InfoFile      = "checkpoint.json"       // RunInfo
 	ConfigFile    = "config.yaml"           // the effective Config
+	MetricsFile   = "metrics.jsonl"         // a Record per logged minibatch and per epoch
 	infoFormat    = "cnntrain-run/1"
+)
+
+// Status values of a run folder.
+const (
+	StatusRunning     = "running"     // saved during training; also what a killed run leaves
+	StatusInterrupted = "interrupted" // stopped by Ctrl-C or SIGTERM
+	StatusFinished    = "finished"
 )
 
 // ErrCheckpoint is wrapped by every error about a checkpoint's content.
@@ -54,62 +67,156 @@ type RunInfo struct {
 	OptimizerState string `json:"optimizer_state,omitempty"`
 	Created        string `json:"created"`
 	CnntrainBuild  string `json:"cnntrain_version,omitempty"`
+	// Status is one of the Status constants; folders of older versions have
+	// none and are finished.
+	Status string `json:"status,omitempty"`
+	// Progress is where training stands, for `train --resume`.
+	Progress *Progress `json:"progress,omitempty"`
+	// History has one record per finished epoch, as in metrics.jsonl.
+	History []Record `json:"history,omitempty"`
 }
 
-// SaveRun writes the weights, the optimizer state (when opt is not nil),
-// checkpoint.json and config.yaml into dir. It fills a temporary folder
-// beside dir and renames it into place, so an interrupted save leaves no
-// half-written run. dir must not exist yet. The model's host values must be
-// current (vm.Device.Pull).
-func SaveRun(dir string, m *models.Model, opt *OptimizerState, info RunInfo) error {
-	if _, err := os.Stat(dir); err == nil {
-		return fmt.Errorf("save run: %s already exists", dir)
-	}
-	parent := filepath.Dir(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("save run: %w", err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("save run: %w", err)
-	}
-	defer os.RemoveAll(tmp) // a no-op once renamed
+// Resumable reports whether training can continue from this checkpoint.
+func (i RunInfo) Resumable() bool {
+	return i.Progress != nil && (i.Status == StatusRunning || i.Status == StatusInterrupted)
+}
 
+// Progress is where a training stands at a checkpoint.
+type Progress struct {
+	// Next is the loader's position: the next minibatch and the
+	// augmentation stream's state. Epoch counts from 0.
+	Next datasets.Position `json:"next"`
+	// Steps is the number of optimizer updates applied; model.safetensors
+	// and optimizer.safetensors record the same number.
+	Steps        int     `json:"steps"`
+	Images       int     `json:"images"`        // training images seen
+	TrainSeconds float64 `json:"train_seconds"` // in minibatches, over every session of the run
+	WallSeconds  float64 `json:"wall_seconds"`  // training, evaluating and saving
+	// EpochLossSum and EpochBatches are the current epoch's minibatch
+	// losses so far, for its mean.
+	EpochLossSum float64 `json:"epoch_loss_sum"`
+	EpochBatches int     `json:"epoch_batches"`
+	// MetricsBytes is metrics.jsonl's length at the checkpoint; a resumed
+	// run cuts what a dead one logged after it, since it logs it again.
+	MetricsBytes int64 `json:"metrics_bytes"`
+}
+
+// Record is one line of metrics.jsonl: a logged minibatch or a finished
+// epoch.
+type Record struct {
+	Kind  string `json:"kind"` // RecordMinibatch or RecordEpoch
+	Epoch int    `json:"epoch"`
+	// Batch is the minibatch within its epoch, from 1 as the CIFAR log
+	// counts; 0 for an epoch.
+	Batch  int     `json:"batch,omitempty"`
+	Step   int     `json:"step"`   // optimizer updates, this minibatch's included
+	Images int     `json:"images"` // training images seen, this minibatch's included
+	Loss   float64 `json:"loss"`   // the minibatch's loss, or the epoch's mean
+	LR     float64 `json:"lr"`
+	// TestLoss and TestAccuracy (percent) are set on epochs that ended with
+	// an evaluation.
+	TestLoss     *float64 `json:"test_loss,omitempty"`
+	TestAccuracy *float64 `json:"test_accuracy,omitempty"`
+	// ImagesPerSecond is the training speed since the previous record of
+	// the same kind (minibatch) or over the epoch.
+	ImagesPerSecond float64 `json:"images_per_second"`
+	WallSeconds     float64 `json:"wall_seconds"` // since the run started, over every session
+	Time            string  `json:"time"`         // RFC 3339, UTC
+}
+
+// Record kinds.
+const (
+	RecordMinibatch = "minibatch"
+	RecordEpoch     = "epoch"
+)
+
+// stepKey is the metadata key of model.safetensors that says after how many
+// optimizer updates the weights were saved.
+const stepKey = "cnntrain_step"
+
+// Save writes a checkpoint into the folder: the weights, the optimizer state
+// (when opt is not nil), config.yaml and, last, checkpoint.json, which
+// commits it. Each file is replaced atomically; a process killed between two
+// of them leaves files of two different steps, which Restore detects by the
+// step count each one carries. The model's host values must be current
+// (vm.Device.Pull).
+func (f *Folder) Save(m *models.Model, opt *OptimizerState, info RunInfo) error {
 	info.Format, info.Weights = infoFormat, WeightsFile
 	info.Created = time.Now().UTC().Format(time.RFC3339)
-	if err := SaveWeights(filepath.Join(tmp, WeightsFile), m); err != nil {
+	meta := map[string]string{}
+	if opt != nil {
+		meta[stepKey] = strconv.Itoa(opt.Steps)
+	}
+	if err := saveWeights(f.Path(WeightsFile), m, meta); err != nil {
 		return err
 	}
 	if opt != nil {
 		info.OptimizerState = OptimizerFile
-		if err := SaveOptimizer(filepath.Join(tmp, OptimizerFile), *opt); err != nil {
+		if err := SaveOptimizer(f.Path(OptimizerFile), *opt); err != nil {
 			return err
 		}
-	}
-	js, err := json.MarshalIndent(info, "", "  ")
-	if err != nil {
-		return fmt.Errorf("save run: %w", err)
-	}
-	if err := atomicfile.WriteBytes(filepath.Join(tmp, InfoFile), append(js, '\n')); err != nil {
-		return err
 	}
 	ys, err := yaml.Marshal(info.Config)
 	if err != nil {
 		return fmt.Errorf("save run: %w", err)
 	}
-	if err := atomicfile.WriteBytes(filepath.Join(tmp, ConfigFile), ys); err != nil {
+	if err := atomicfile.WriteBytes(f.Path(ConfigFile), ys); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, dir); err != nil {
+	js, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
 		return fmt.Errorf("save run: %w", err)
 	}
+	if err := atomicfile.WriteBytes(f.Path(InfoFile), append(js, '\n')); err != nil {
+		return err
+	}
+	f.saved = true
 	return nil
+}
+
+// Restore loads a resumable checkpoint of dir into m and dev: the weights,
+// the optimizer state and its step count. It refuses files whose step
+// counts disagree with checkpoint.json's.
+func Restore(dir string, info RunInfo, m *models.Model, dev *vm.Device) error {
+	if !info.Resumable() {
+		return fmt.Errorf("%w: %s: status %q, nothing to resume", ErrCheckpoint, dir, info.Status)
+	}
+	want := info.Progress.Steps
+	meta, err := loadWeights(filepath.Join(dir, info.Weights), m)
+	if err != nil {
+		return err
+	}
+	if got := meta[stepKey]; got != strconv.Itoa(want) {
+		return fmt.Errorf("%w: %s: the weights are from step %q, %s from step %d: the run died while saving; no consistent checkpoint is left",
+			ErrCheckpoint, dir, got, InfoFile, want)
+	}
+	if info.OptimizerState == "" {
+		return fmt.Errorf("%w: %s: %s names no optimizer state", ErrCheckpoint, dir, InfoFile)
+	}
+	opt, err := LoadOptimizer(filepath.Join(dir, info.OptimizerState))
+	if err != nil {
+		return err
+	}
+	if opt.Steps != want {
+		return fmt.Errorf("%w: %s: the optimizer state is from step %d, %s from step %d: the run died while saving; no consistent checkpoint is left",
+			ErrCheckpoint, dir, opt.Steps, InfoFile, want)
+	}
+	if err := dev.Push(); err != nil {
+		return err
+	}
+	return dev.LoadOptimizerState(opt.Tensors, opt.Steps)
 }
 
 // SaveWeights writes the model's state_dict as safetensors, readable by
 // safetensors.torch.load_file and load_state_dict(strict=True).
-func SaveWeights(path string, m *models.Model) error {
+func SaveWeights(path string, m *models.Model) error { return saveWeights(path, m, nil) }
+
+// saveWeights is SaveWeights with extra metadata.
+func saveWeights(path string, m *models.Model, meta map[string]string) error {
 	f := &safetensors.File{Metadata: map[string]string{"format": "pt", "cnntrain_model": m.Name}}
+	for k, v := range meta {
+		f.Metadata[k] = v
+	}
 	for _, p := range m.Params() {
 		if p.Kind == graph.Counter {
 			f.Tensors = append(f.Tensors, safetensors.Tensor{Name: p.Name, DType: safetensors.DTypeI64, Shape: []int{}, I64: []int64{int64(p.Data()[0])}})
@@ -123,9 +230,15 @@ func SaveWeights(path string, m *models.Model) error {
 // LoadWeights copies a state_dict into the model, strictly: every parameter
 // must be present with its exact shape, and nothing else may be.
 func LoadWeights(path string, m *models.Model) error {
+	_, err := loadWeights(path, m)
+	return err
+}
+
+// loadWeights is LoadWeights returning the file's metadata.
+func loadWeights(path string, m *models.Model) (map[string]string, error) {
 	f, err := safetensors.ReadFile(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	want := map[string]*graph.Param{}
 	for _, p := range m.Params() {
@@ -134,29 +247,46 @@ func LoadWeights(path string, m *models.Model) error {
 	for _, t := range f.Tensors {
 		p, ok := want[t.Name]
 		if !ok {
-			return fmt.Errorf("%w: %s: unexpected tensor %q: model %s (%s) has no such parameter", ErrCheckpoint, path, t.Name, m.Name, m.Class)
+			return nil, fmt.Errorf("%w: %s: unexpected tensor %q: model %s (%s) has no such parameter", ErrCheckpoint, path, t.Name, m.Name, m.Class)
 		}
 		if p.Kind == graph.Counter {
 			// num_batches_tracked: a 0-dimensional integer in PyTorch.
 			if t.NumElements() != 1 || t.I64 == nil {
-				return fmt.Errorf("%w: %s: tensor %q is %s %v, want one integer", ErrCheckpoint, path, t.Name, t.DType, t.Shape)
+				return nil, fmt.Errorf("%w: %s: tensor %q is %s %v, want one integer", ErrCheckpoint, path, t.Name, t.DType, t.Shape)
 			}
 			p.Data()[0] = float32(t.I64[0])
 			delete(want, t.Name)
 			continue
 		}
 		if !equalShape(t.Shape, p.Shape()) {
-			return fmt.Errorf("%w: %s: tensor %q has shape %v, model %s expects %v", ErrCheckpoint, path, t.Name, t.Shape, m.Name, []int(p.Shape()))
+			return nil, fmt.Errorf("%w: %s: tensor %q has shape %v, model %s expects %v", ErrCheckpoint, path, t.Name, t.Shape, m.Name, []int(p.Shape()))
 		}
 		if t.F32 == nil {
-			return fmt.Errorf("%w: %s: tensor %q is %s, want a float type", ErrCheckpoint, path, t.Name, t.DType)
+			return nil, fmt.Errorf("%w: %s: tensor %q is %s, want a float type", ErrCheckpoint, path, t.Name, t.DType)
 		}
 		copy(p.Data(), t.F32)
 		delete(want, t.Name)
 	}
 	for _, p := range m.Params() {
 		if _, missing := want[p.Name]; missing {
-			return fmt.Errorf("%w: %s: missing tensor %q of model %s (%s)", ErrCheckpoint, path, p.Name, m.Name, m.Class)
+			return nil, fmt.Errorf("%w: %s: missing tensor %q of model %s (%s)", ErrCheckpoint, path, p.Name, m.Name, m.Class)
+		}
+	}
+	return f.Metadata, nil
+}
+
+// CheckFinite refuses weights holding NaN or an infinity, naming the first
+// such tensor: evaluating them would print meaningless accuracies.
+func CheckFinite(path string, m *models.Model) error {
+	for _, p := range m.Params() {
+		bad := 0
+		for _, v := range p.Data() {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				bad++
+			}
+		}
+		if bad > 0 {
+			return fmt.Errorf("%w: %s: tensor %q holds %d NaN or infinite values of %d: the training diverged", ErrCheckpoint, path, p.Name, bad, len(p.Data()))
 		}
 	}
 	return nil

@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -83,12 +86,8 @@ func TestRealTrainIsReproducibleAndEvalAgrees(t *testing.T) {
 // checkpoint.json and progress log.
 func trainReal(t *testing.T, dir, runDir string, args ...string) (checkpoint.RunInfo, string) {
 	t.Helper()
-	opts := &TrainOptions{RunDir: runDir, JSON: true, Data: dataOptions{DataDir: dir, NoDownload: true}}
-	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	opts.Config.addFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
+	opts := trainOptions(t, args...)
+	opts.RunDir, opts.JSON, opts.Data = runDir, true, dataOptions{DataDir: dir, NoDownload: true}
 	var out, logs bytes.Buffer
 	if err := RunTrain(context.Background(), opts, Streams{Out: &out, Err: &logs}); err != nil {
 		t.Fatalf("train %v: %v\n%s", args, err, logs.String())
@@ -98,6 +97,16 @@ func trainReal(t *testing.T, dir, runDir string, args ...string) (checkpoint.Run
 		t.Fatal(err)
 	}
 	return info, logs.String()
+}
+
+// trainOptions are train's options with args parsed as the command does.
+func trainOptions(t *testing.T, args ...string) *TrainOptions {
+	t.Helper()
+	opts := &TrainOptions{RunsRoot: "runs"}
+	if err := trainCommand(opts, Streams{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}).ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	return opts
 }
 
 func evalReal(t *testing.T, dir, checkpoint string) EvalReport {
@@ -179,5 +188,62 @@ func TestRealInterruptedTrainingSavesNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(runDir); !os.IsNotExist(err) {
 		t.Errorf("%s exists after an interrupted run", runDir)
+	}
+}
+
+// Ctrl-C (a real SIGINT to a real process) during epoch 2 of a CIFAR-10
+// run saves a checkpoint and exits 130; --resume then ends with the same
+// weights as the run never interrupted.
+func TestRealCIFARCtrlCThenResume(t *testing.T) {
+	dir := realdata.Dir(t)
+	runs := t.TempDir()
+	args := []string{"--model", "cnn", "--dataset", "cifar10", "--train-subset", "3200", "--epochs", "3", "--augment"}
+	trainReal(t, dir, filepath.Join(runs, "straight"), args...)
+
+	stopped := filepath.Join(runs, "stopped")
+	cmd := exec.Command(os.Args[0], append([]string{"train", "--data-dir", dir, "--no-download", "--run-dir", stopped}, args...)...)
+	cmd.Env = append(os.Environ(), asCLI+"=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		logs.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "Epoch: 2 Minibatch:     1 loss:") {
+			cmd.Process.Signal(os.Interrupt)
+		}
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != ExitInterrupted || !strings.Contains(logs.String(), "To continue: cnntrain train --resume "+stopped) {
+		t.Fatalf("interrupted run: %v; stderr:\n%s", err, logs.String())
+	}
+	info, _, err := checkpoint.LoadRunInfo(stopped)
+	if err != nil || info.Status != checkpoint.StatusInterrupted || info.Progress.Next.Epoch != 1 {
+		t.Fatalf("after Ctrl-C: status %q, progress %+v, %v", info.Status, info.Progress, err)
+	}
+	t.Logf("stopped before epoch 2, minibatch %d", info.Progress.Next.Batch+1)
+
+	opts := trainOptions(t)
+	opts.Resume, opts.Data = stopped, dataOptions{DataDir: dir, NoDownload: true}
+	var out, resumeLogs bytes.Buffer
+	if err := RunTrain(context.Background(), opts, Streams{Out: &out, Err: &resumeLogs}); err != nil {
+		t.Fatalf("resume: %v\n%s", err, resumeLogs.String())
+	}
+	want, err := os.ReadFile(filepath.Join(runs, "straight", checkpoint.WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(stopped, checkpoint.WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("interrupted and resumed, the run ended with other weights than the uninterrupted one")
 	}
 }

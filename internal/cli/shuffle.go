@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/cnntrain/cnntrain/internal/config"
+	"github.com/cnntrain/cnntrain/internal/plots"
 	"github.com/cnntrain/cnntrain/internal/train"
 	"github.com/spf13/cobra"
 )
@@ -19,6 +20,9 @@ type ShuffleOptions struct {
 	Seeds  int
 	JSON   bool
 	Data   dataOptions
+	// Plot is where to draw the bar chart of the four accuracies; "" for
+	// none.
+	Plot string
 }
 
 // ShuffleRow is one model's results: accuracies in percent, one per seed.
@@ -48,7 +52,7 @@ type ShuffleReport struct {
 }
 
 func newShuffleCommand(s Streams) *cobra.Command {
-	opts := &ShuffleOptions{Seeds: 1}
+	opts := &ShuffleOptions{Seeds: 1, Plot: "shuffle-experiment.png"}
 	cmd := &cobra.Command{
 		Use:   "shuffle-experiment",
 		Short: "Train FC and CNN on plain and on pixel-permuted images and compare",
@@ -69,6 +73,7 @@ own weights, minibatch order and permutation; the table shows mean ± std.`,
 	opts.Config.addFlags(f, "model", "shuffle_pixels", "permutation_seed", "augment", "bn_batch_stats_at_test", "width", "train_subset")
 	f.IntVar(&opts.Seeds, "seeds", opts.Seeds, "number of seeds to repeat the experiment with")
 	f.BoolVar(&opts.JSON, "json", false, "print the results as one JSON object")
+	f.StringVar(&opts.Plot, "plot", opts.Plot, "bar chart of the four accuracies with their spread across seeds (\"\": none)")
 	opts.Data.addFlags(f)
 	return cmd
 }
@@ -137,10 +142,32 @@ func RunShuffle(ctx context.Context, o *ShuffleOptions, s Streams) error {
 		rows[m].ImagesPerSecond = speed[m] / float64(2*o.Seeds)
 	}
 	report.Rows = rows
+	if o.Plot != "" {
+		if err := plots.WriteBars(o.Plot, shuffleTitle(report), "test accuracy (%)", shuffleBars(report)); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.Err, "Wrote %s\n", o.Plot)
+	}
 	if o.JSON {
 		return writeJSON(s.Out, report)
 	}
 	return writeShuffleTable(s.Out, report)
+}
+
+// shuffleBars are the four accuracies: each model on plain and on permuted
+// pixels, mean and standard deviation over the seeds.
+func shuffleBars(r ShuffleReport) []plots.Bar {
+	var bars []plots.Bar
+	for _, row := range r.Rows {
+		bars = append(bars,
+			plots.Bar{Label: row.Model + " plain", Mean: row.Stats.PlainMean, Std: row.Stats.PlainStd},
+			plots.Bar{Label: row.Model + " permuted", Mean: row.Stats.PermutedMean, Std: row.Stats.PermutedStd})
+	}
+	return bars
+}
+
+func shuffleTitle(r ShuffleReport) string {
+	return fmt.Sprintf("%s, plain vs permuted pixels (%d seed(s), ± std)", r.Dataset, len(r.Seeds))
 }
 
 func summarize(plain, permuted []float64) ShuffleStats {

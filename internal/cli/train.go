@@ -1,16 +1,19 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cnntrain/cnntrain/internal/checkpoint"
 	"github.com/cnntrain/cnntrain/internal/config"
+	"github.com/cnntrain/cnntrain/internal/datasets"
 	"github.com/cnntrain/cnntrain/internal/train"
 	"github.com/spf13/cobra"
 )
@@ -22,50 +25,83 @@ type TrainOptions struct {
 	RunDir   string
 	RunsRoot string
 	JSON     bool
+	// Resume is a run folder whose training continues.
+	Resume string
+	// CheckpointEvery saves a checkpoint every N minibatches, besides the
+	// one after every epoch.
+	CheckpointEvery int
+	// Quiet prints results only: no header, progress or log lines.
+	Quiet bool
 }
 
+// resumeKeys are the settings --resume accepts: they choose the hardware,
+// not the training.
+var resumeKeys = []string{"device", "tf32"}
+
 func newTrainCommand(s Streams) *cobra.Command {
-	opts := &TrainOptions{RunsRoot: "runs"}
+	return trainCommand(&TrainOptions{RunsRoot: "runs"}, s)
+}
+
+// trainCommand binds train's flags to opts.
+func trainCommand(opts *TrainOptions, s Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Train a model and save it to a run folder",
 		Long: `Trains a model with its notebook's settings (see 'Notebook presets' in the README),
 prints the notebook's log lines, evaluates on the test set and saves a run
-folder with the weights (PyTorch state_dict names), checkpoint.json and
-config.yaml. Settings come from the notebook preset of the model and dataset,
-then --config, then flags.`,
+folder with the weights (PyTorch state_dict names), the optimizer state,
+checkpoint.json, config.yaml and metrics.jsonl. Settings come from the notebook
+preset of the model and dataset, then --config, then flags.
+
+The run folder is claimed when training starts and gets a checkpoint after
+every epoch (and every --checkpoint-every minibatches). Ctrl-C stops at the
+next minibatch and saves a checkpoint (Ctrl-C again quits at once);
+--resume RUN continues a stopped or killed run where it was, to the same
+final weights as an uninterrupted run.`,
 		Example: `  cnntrain train --model mlp --dataset mnist
   cnntrain train --model cnn --dataset mnist --shuffle-pixels
   cnntrain train --model cnn --dataset cifar10
   cnntrain train --model vgg16 --dataset cifar10 --width 0.25 --epochs 2
-  cnntrain train --config configs/cifar10-vgg-notebook.yaml --epochs 1`,
+  cnntrain train --config configs/cifar10-vgg-notebook.yaml --checkpoint-every 100
+  cnntrain train --resume runs/vgg11-cifar10-20261127-001500`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return RunTrain(cmd.Context(), opts, s) },
 	}
 	f := cmd.Flags()
 	opts.Config.addFlags(f)
 	f.StringVar(&opts.RunDir, "run-dir", "", "folder to save the run in (default runs/<model>-<dataset>-<time>)")
+	f.StringVar(&opts.Resume, "resume", "", "continue the stopped or killed run in this folder")
+	f.IntVar(&opts.CheckpointEvery, "checkpoint-every", 0, "also save a checkpoint every N minibatches (default: after every epoch only)")
 	f.BoolVar(&opts.JSON, "json", false, "print the run's checkpoint.json on stdout when done")
+	f.BoolVar(&opts.Quiet, "quiet", false, "print results only: no header, progress or log lines")
 	opts.Data.addFlags(f)
 	return cmd
 }
 
-// RunTrain trains, evaluates and saves the run folder.
+// RunTrain trains, evaluates and saves the run folder, or continues the
+// training of one with Resume.
 func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
-	cfg, err := opts.Config.resolve(nil)
+	if opts.CheckpointEvery < 0 {
+		return usagef("--checkpoint-every must be at least 0, got %d", opts.CheckpointEvery)
+	}
+	var (
+		cfg     config.Config
+		folder  *checkpoint.Folder
+		resumed *checkpoint.RunInfo
+		err     error
+	)
+	if opts.Resume != "" {
+		folder, resumed, cfg, err = opts.openResumed(s.Err)
+	} else {
+		folder, cfg, err = opts.claimNew()
+	}
 	if err != nil {
 		return err
 	}
-	if err := cfg.Check(); err != nil {
-		return err
-	}
-	// Refuse an existing --run-dir before spending time on training.
-	runDir := opts.RunDir
-	if runDir != "" {
-		if _, err := os.Stat(runDir); err == nil {
-			return usagef("--run-dir %s already exists; choose a new folder", runDir)
-		}
-	}
+	// Whatever happens next, release the folder, and remove it if this
+	// process created it and never saved into it, so the name can be reused.
+	defer folder.Discard()
+
 	data, err := opts.Data.load(ctx, cfg.Dataset, s.Err)
 	if err != nil {
 		return err
@@ -74,49 +110,151 @@ func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.Err, "Number of parameters: %d\n", p.Model.NumParams())
-	results := s.Out
+	if resumed != nil {
+		if err := p.Resume(folder.Dir, *resumed); err != nil {
+			return err
+		}
+	}
+	progress, results := s.Err, s.Out
 	if opts.JSON {
 		results = s.Err
 	}
-	res, err := train.Run(ctx, p, train.Logs{Progress: s.Err, Results: results})
+	logs := train.Logs{Folder: folder, CheckpointEvery: opts.CheckpointEvery, Build: Version(), AfterSave: drawLoss(folder.Dir, s.Err)}
+	var bars *progressBars
+	switch {
+	case opts.Quiet:
+		progress = io.Discard
+	case isTerminal(s.Err):
+		writeHeader(s.Err, p, opts, folder.Dir)
+		bars = newProgressBars(s.Err)
+		defer bars.Close() // on errors; a no-op after the Close below
+		// Lines go above the bars, results too when they share the screen.
+		progress, logs.Watch = bars, bars
+		if isTerminal(results) {
+			results = bars
+		}
+	default:
+		writeHeader(s.Err, p, opts, folder.Dir)
+	}
+	logs.Progress, logs.Results = progress, results
+	fmt.Fprintf(progress, "Number of parameters: %d\n", p.Model.NumParams())
+	res, err := train.Run(ctx, p, logs)
+	if bars != nil {
+		bars.Close()
+		progress = s.Err
+	}
 	if err != nil {
-		return err
+		return keptWork(err, folder.Dir)
 	}
-	if runDir == "" {
-		runDir = uniqueRunDir(opts.RunsRoot, cfg)
-	}
-	info := res.Info()
-	info.CnntrainBuild = Version()
-	optState, err := res.OptimizerState()
-	if err != nil {
-		return err
-	}
-	if err := checkpoint.SaveRun(runDir, p.Model, optState, info); err != nil {
-		return err
-	}
-	fmt.Fprintf(s.Err, "Trained %d images in %.1f s (%.0f images/s). Saved to %s\n",
-		res.Throughput.Images, res.Throughput.Duration.Seconds(), res.Throughput.ImagesPerSecond(), runDir)
+	fmt.Fprintf(progress, "Trained %d images in %.1f s (%.0f images/s). Saved to %s\n",
+		res.Throughput.Images, res.Throughput.Duration.Seconds(), res.Throughput.ImagesPerSecond(), folder.Dir)
 	if opts.JSON {
-		return writeJSON(s.Out, info)
+		return writeJSON(s.Out, res.Info())
 	}
 	return nil
 }
 
-// uniqueRunDir names a run after what it trained and when.
-func uniqueRunDir(root string, cfg config.Config) string {
-	name := cfg.Model + "-" + cfg.Dataset
-	if cfg.ShufflePixels {
-		name += "-shuffled"
+// writeHeader prints what a run is about to do, on one screen.
+func writeHeader(w io.Writer, p *train.Prepared, opts *TrainOptions, dir string) {
+	cfg := p.Config
+	fmt.Fprintf(w, "cnntrain %s\n", Version())
+	fmt.Fprintf(w, "  model       %s (%s), %d parameters\n", cfg.Model, p.Model.Class, p.Model.NumParams())
+	fmt.Fprintf(w, "  dataset     %s in %s: %d training images, %d test\n", cfg.Dataset, datasets.ResolveDataDir(opts.Data.DataDir), p.Train.NumSamples(), p.Test.NumSamples())
+	fmt.Fprintf(w, "  %s\n", p.DeviceLine)
+	fmt.Fprintf(w, "  optimizer   %s\n", cfg.NewOptimizer().Name())
+	augment := ""
+	if cfg.Augment {
+		augment = ", augmented"
 	}
-	base := filepath.Join(root, name+"-"+time.Now().Format("20060102-150405"))
-	dir := base
-	for i := 2; ; i++ {
-		if _, err := os.Stat(dir); os.IsNotExist(err) {
-			return dir
+	fmt.Fprintf(w, "  epochs      %d of %d minibatches of %d%s\n", cfg.Epochs, p.Train.NumBatches(), cfg.BatchSize, augment)
+	every := "after every epoch"
+	if opts.CheckpointEvery > 0 {
+		every += fmt.Sprintf(" and every %d minibatches", opts.CheckpointEvery)
+	}
+	fmt.Fprintf(w, "  run folder  %s (checkpoint %s)\n", dir, every)
+}
+
+// claimNew resolves the settings of a new run and claims its folder, before
+// any data is read, so a folder that cannot be written fails at once.
+func (opts *TrainOptions) claimNew() (*checkpoint.Folder, config.Config, error) {
+	cfg, err := opts.Config.resolve(nil)
+	if err != nil {
+		return nil, cfg, err
+	}
+	if err := cfg.Check(); err != nil {
+		return nil, cfg, err
+	}
+	if opts.RunDir == "" {
+		name := cfg.Model + "-" + cfg.Dataset
+		if cfg.ShufflePixels {
+			name += "-shuffled"
 		}
-		dir = fmt.Sprintf("%s-%d", base, i)
+		folder, err := checkpoint.CreateUnique(opts.RunsRoot, name, time.Now())
+		return folder, cfg, err
 	}
+	folder, err := checkpoint.Create(opts.RunDir)
+	if errors.Is(err, checkpoint.ErrRunExists) {
+		hint := "choose a new folder"
+		if info, _, err := checkpoint.LoadRunInfo(opts.RunDir); err == nil && info.Resumable() {
+			hint = "continue it with --resume " + opts.RunDir
+		}
+		return nil, cfg, usagef("--run-dir %s already exists; %s", opts.RunDir, hint)
+	}
+	return folder, cfg, err
+}
+
+// openResumed takes hold of the folder to resume and reads its settings;
+// only the flags of resumeKeys may change them.
+func (opts *TrainOptions) openResumed(msgs io.Writer) (*checkpoint.Folder, *checkpoint.RunInfo, config.Config, error) {
+	if opts.RunDir != "" || opts.Config.File != "" {
+		return nil, nil, config.Config{}, usagef("--resume continues a run in its own folder with its own settings; drop --run-dir and --config")
+	}
+	for _, key := range configKeys() {
+		if opts.Config.changed(key) && !slices.Contains(resumeKeys, key) {
+			return nil, nil, config.Config{}, usagef("--resume continues a run with its own settings; --%s cannot change them (only --%s can)",
+				flagName(key), strings.Join(resumeKeys, ", --"))
+		}
+	}
+	info, _, err := checkpoint.LoadRunInfo(opts.Resume)
+	if err != nil {
+		return nil, nil, config.Config{}, err
+	}
+	if !info.Resumable() {
+		return nil, nil, config.Config{}, usagef("%s holds a %s run; there is nothing to resume", opts.Resume, cmp.Or(info.Status, checkpoint.StatusFinished))
+	}
+	cfg := info.Config
+	for _, key := range resumeKeys {
+		if opts.Config.changed(key) {
+			dst, _ := configField(&cfg, key)
+			src, _ := configField(&opts.Config.values, key)
+			dst.Set(src)
+		}
+	}
+	if err := cfg.Check(); err != nil {
+		return nil, nil, config.Config{}, err
+	}
+	folder, err := checkpoint.Open(opts.Resume)
+	if err != nil {
+		return nil, nil, config.Config{}, err
+	}
+	if n := len(folder.Cleaned); n > 0 {
+		fmt.Fprintf(msgs, "Removed %d temporary file(s) a dead run left in %s\n", n, folder.Dir)
+	}
+	next := info.Progress.Next
+	fmt.Fprintf(msgs, "Resuming %s at epoch %d, minibatch %d (%d optimizer steps done)\n", folder.Dir, next.Epoch+1, next.Batch+1, info.Progress.Steps)
+	return folder, &info, cfg, nil
+}
+
+// keptWork turns an interrupted training that saved a checkpoint into an
+// error that says how to continue it.
+func keptWork(err error, dir string) error {
+	var stopped *train.Interrupted
+	if !errors.As(err, &stopped) || !stopped.Saved {
+		return err
+	}
+	return interruptedError{err: err, msg: fmt.Sprintf(
+		"interrupted; saved a checkpoint at epoch %d, minibatch %d in %s\nTo continue: cnntrain train --resume %s",
+		stopped.Next.Epoch+1, stopped.Next.Batch+1, dir, dir)}
 }
 
 func writeJSON(w io.Writer, v any) error {

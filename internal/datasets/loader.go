@@ -66,6 +66,30 @@ type Batch struct {
 	Labels []uint8   // Size
 	Size   int
 	Index  int // batch number within the epoch, from 0
+	// Next is where the loader stands after this batch, for a checkpoint to
+	// continue from. Its AugmentRNG shares the batch's memory: Clone it to
+	// keep it.
+	Next Position
+}
+
+// Position is a place in a loader's sequence of batches: the next batch of
+// an epoch and the state of the augmentation stream before that batch. It is
+// all a resumed run needs, since the minibatch order of an epoch is drawn
+// from (Seed, epoch) alone.
+type Position struct {
+	Epoch int `json:"epoch"` // as Loader.Epoch counts, from 0
+	Batch int `json:"batch"` // the next batch; NumBatches when the epoch is done
+	// AugmentRNG is the augmentation stream's PCG state (MarshalBinary); nil
+	// at an epoch's start and without augmentation.
+	AugmentRNG []byte `json:"augment_rng,omitempty"`
+}
+
+// Clone returns p with its own copy of AugmentRNG.
+func (p Position) Clone() Position {
+	if p.AugmentRNG != nil {
+		p.AugmentRNG = append([]byte(nil), p.AugmentRNG...)
+	}
+	return p
 }
 
 // LoaderConfig configures a Loader.
@@ -138,6 +162,7 @@ type slot struct {
 	batch  Batch
 	images []float32
 	labels []uint8
+	rng    []byte // the augmentation stream's state after the batch
 }
 
 // NewLoader checks the split and cfg and prepares a loader.
@@ -220,6 +245,9 @@ func NewLoader(s *Split, cfg LoaderConfig) (*Loader, error) {
 	return l, nil
 }
 
+// BatchSize is the size of every batch but perhaps the last.
+func (l *Loader) BatchSize() int { return l.cfg.BatchSize }
+
 // NumBatches returns the number of batches per epoch.
 func (l *Loader) NumBatches() int { return l.numBatches }
 
@@ -236,10 +264,33 @@ func (l *Loader) NumSamples() int {
 //
 // Iterating the same epoch twice gives the same batches.
 func (l *Loader) Epoch(epoch int) iter.Seq[*Batch] {
+	seq, _ := l.From(Position{Epoch: epoch}) // an epoch's start is always valid
+	return seq
+}
+
+// From is Epoch starting at pos, a Batch.Next of an earlier iteration: it
+// yields exactly the batches that iteration went on to yield.
+func (l *Loader) From(pos Position) (iter.Seq[*Batch], error) {
+	var rng rand.PCG
+	rng.Seed(l.cfg.Seed^augmentSalt, uint64(pos.Epoch))
+	switch {
+	case pos.Epoch < 0 || pos.Batch < 0 || pos.Batch > l.numBatches:
+		return nil, fmt.Errorf("loader: position epoch %d, batch %d is outside 0..%d batches", pos.Epoch, pos.Batch, l.numBatches)
+	case pos.AugmentRNG != nil:
+		if !l.augment {
+			return nil, errors.New("loader: position has an augmentation state but this loader does not augment")
+		}
+		if err := rng.UnmarshalBinary(pos.AugmentRNG); err != nil {
+			return nil, fmt.Errorf("loader: position's augmentation state: %w", err)
+		}
+	case l.augment && pos.Batch > 0:
+		return nil, fmt.Errorf("loader: position at batch %d lacks the augmentation stream's state", pos.Batch)
+	}
 	return func(yield func(*Batch) bool) {
+		rng := rng // each iteration draws the same stream
 		buf := l.takeBuffers()
 		defer l.returnBuffers(buf)
-		l.order(buf.order, epoch)
+		l.order(buf.order, pos.Epoch)
 
 		free := make(chan *slot, len(buf.slots))
 		ready := make(chan *slot, prefetch)
@@ -248,7 +299,7 @@ func (l *Loader) Epoch(epoch int) iter.Seq[*Batch] {
 		}
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
-		wg.Go(func() { l.produce(epoch, buf, free, ready, stop) })
+		wg.Go(func() { l.produce(pos.Epoch, pos.Batch, &rng, buf, free, ready, stop) })
 		// Runs on normal end, early break and panic alike, and waits, so no
 		// goroutine outlives the loop and the buffers are idle when returned.
 		defer func() {
@@ -266,23 +317,26 @@ func (l *Loader) Epoch(epoch int) iter.Seq[*Batch] {
 				return
 			}
 		}
-	}
+	}, nil
 }
 
-// produce fills batches in order and hands them to the consumer until the
-// epoch is done or stop is closed.
-func (l *Loader) produce(epoch int, buf *epochBuffers, free <-chan *slot, ready chan<- *slot, stop <-chan struct{}) {
+// produce fills batches first… in order, drawing augmentation from rng, and
+// hands them to the consumer until the epoch is done or stop is closed.
+func (l *Loader) produce(epoch, first int, rng *rand.PCG, buf *epochBuffers, free <-chan *slot, ready chan<- *slot, stop <-chan struct{}) {
 	defer close(ready)
-	var rng rand.PCG
-	rng.Seed(l.cfg.Seed^augmentSalt, uint64(epoch))
-	for i := range l.numBatches {
+	for i := first; i < l.numBatches; i++ {
 		var s *slot
 		select {
 		case s = <-free:
 		case <-stop:
 			return
 		}
-		l.fill(s, i, buf.order, buf.scratch, &rng)
+		l.fill(s, i, buf.order, buf.scratch, rng)
+		s.batch.Next = Position{Epoch: epoch, Batch: i + 1}
+		if l.augment {
+			s.rng, _ = rng.AppendBinary(s.rng[:0]) // PCG's encoding cannot fail
+			s.batch.Next.AugmentRNG = s.rng
+		}
 		select {
 		case ready <- s:
 		case <-stop:

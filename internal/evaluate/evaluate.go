@@ -48,7 +48,10 @@ type Evaluator struct {
 	Classes []string
 	// BatchStatsAtTest evaluates BatchNorm with batch statistics.
 	BatchStatsAtTest bool
-	progs            *vm.Programs
+	// Progress, when set, is told after every batch how many of the
+	// loader's batches are done (a progress bar).
+	Progress func(done, total int)
+	progs    *vm.Programs
 }
 
 // Evaluate runs the whole loader through the model in eval mode.
@@ -85,6 +88,9 @@ func (e *Evaluator) Evaluate(ctx context.Context, loader *datasets.Loader) (Metr
 			m.Confusion[label][pred]++
 		}
 		m.Total += b.Size
+		if e.Progress != nil {
+			e.Progress(b.Index+1, loader.NumBatches())
+		}
 	}
 	if m.Total == 0 {
 		return Metrics{}, fmt.Errorf("evaluate: the test set is empty")

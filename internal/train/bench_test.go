@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/cnntrain/cnntrain/internal/backend/cpu"
 	"github.com/cnntrain/cnntrain/internal/graph"
 	"github.com/cnntrain/cnntrain/internal/models"
 	"github.com/cnntrain/cnntrain/internal/optim"
@@ -34,7 +35,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			dev, err := vm.NewDevice(NewBackend(), m.Params())
+			dev, err := vm.NewDevice(cpu.New(), m.Params())
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -10,10 +10,14 @@
 //
 //	t := &train.Trainer{Model: model, Device: dev, Optimizer: &optim.SGD{LR: 0.01, Momentum: 0.5}}
 //	t.OnStep("nan guard", train.NaNGuard{}) // after backward, before the update
+//	t.OnUpdate("checkpoint", saver)          // after the update
 //	t.OnStep("progress log", train.EveryN(100, train.MNISTLog{W: os.Stderr}))
 //	t.OnEpochEnd("throughput", &throughput)
 //	t.OnEpochEnd("evaluation", eval)
 //	err := t.Fit(ctx, loader, epochs) // ctx cancelled by Ctrl-C stops at the next minibatch
+//
+// Fit starts at t.Position (a datasets.Position: the next minibatch and the
+// augmentation stream's state) and leaves it where it stopped.
 //
 // MNISTLog and CIFARLog print the notebooks' progress lines, EvalAfterEpochs
 // evaluates on the test set, Throughput measures images per second.
@@ -21,7 +25,9 @@
 // # Runs
 //
 // Prepare builds a run from a config.Config (the model, its device, the data
-// pipelines); Run trains and evaluates it, reporting as its notebook does
+// pipelines); Prepared.Resume loads a run folder's checkpoint into it; Run
+// trains and evaluates it, saving checkpoints, metrics.jsonl and the finished
+// run into Logs.Folder when set, reporting as its notebook does
 // (config.Report: a dataset's log style and a model's accuracy format, data
 // in the registries, not names in the loop). The checkpoint package writes
 // the result; the optim package holds the update rules; evaluate measures.

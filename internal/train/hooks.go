@@ -51,6 +51,7 @@ type EvalAfterEpochs struct {
 	Every     int
 	W         io.Writer
 	Last      evaluate.Metrics
+	LastEpoch int // the epoch Last was measured after; 0 before any
 }
 
 func (e *EvalAfterEpochs) OnEpochEnd(ctx context.Context, end EpochEnd) error {
@@ -61,7 +62,7 @@ func (e *EvalAfterEpochs) OnEpochEnd(ctx context.Context, end EpochEnd) error {
 	if err != nil {
 		return err
 	}
-	e.Last = m
+	e.Last, e.LastEpoch = m, end.Epoch
 	if e.W != nil {
 		_, err = fmt.Fprintf(e.W, "Test set: Average loss: %.4f, Accuracy: %d/%d (%.0f%%)\n", m.Loss, m.Correct, m.Total, m.Accuracy())
 	}

@@ -13,7 +13,8 @@ import (
 	"github.com/cnntrain/cnntrain/internal/vm"
 )
 
-// Step describes one finished minibatch, before the optimizer applies it.
+// Step describes one finished minibatch: to step hooks before the
+// optimizer applies it, to update hooks after.
 type Step struct {
 	Epoch      int     // from 1
 	Batch      int     // index within the epoch, from 0
@@ -22,13 +23,21 @@ type Step struct {
 	Seen       int     // images of this epoch before this minibatch
 	Total      int     // images per epoch
 	Loss       float32 // mean loss of this minibatch
+	// Update numbers this minibatch's optimizer update over the whole run
+	// (resumed parts included), from 1.
+	Update int
+	// Elapsed is the training time of this epoch so far in this process.
+	Elapsed time.Duration
+	// Next is where training continues after this minibatch. Its
+	// AugmentRNG is valid during the hook only: Clone it to keep it.
+	Next datasets.Position
 }
 
 // EpochEnd describes a finished epoch.
 type EpochEnd struct {
 	Epoch    int
-	Images   int           // images trained on in this epoch
-	Duration time.Duration // training time, without evaluation
+	Images   int           // images trained on in this epoch, by this process
+	Duration time.Duration // their training time, without evaluation
 }
 
 // StepHook runs after every minibatch's forward and backward pass; an error
@@ -69,19 +78,32 @@ type namedEpochHook struct {
 }
 
 // Trainer is the training loop. It stays small: logging, evaluation, the NaN
-// guard and anything else attach as hooks, registered by type with a name
-// that prefixes their errors.
+// guard, checkpoints and anything else attach as hooks, registered by type
+// with a name that prefixes their errors.
 type Trainer struct {
 	Model     *models.Model
 	Device    *vm.Device
 	Optimizer vm.Optimizer
-	steps     []namedStepHook
-	epochs    []namedEpochHook
+	// Position is where Fit starts (the zero value: the first epoch's
+	// start) and, once it returns, the next minibatch it would have trained
+	// on: where an interrupted run resumes.
+	Position datasets.Position
+	steps    []namedStepHook
+	updates  []namedStepHook
+	epochs   []namedEpochHook
+	rng      []byte // Position.AugmentRNG's memory
 }
 
-// OnStep registers a hook to run after every minibatch's backward pass.
+// OnStep registers a hook to run after every minibatch's backward pass,
+// before the optimizer's update.
 func (t *Trainer) OnStep(name string, h StepHook) {
 	t.steps = append(t.steps, namedStepHook{name, h})
+}
+
+// OnUpdate registers a hook to run after every minibatch's optimizer
+// update, when the device holds the weights Step.Next continues from.
+func (t *Trainer) OnUpdate(name string, h StepHook) {
+	t.updates = append(t.updates, namedStepHook{name, h})
 }
 
 // OnEpochEnd registers a hook to run after every epoch.
@@ -89,18 +111,25 @@ func (t *Trainer) OnEpochEnd(name string, h EpochHook) {
 	t.epochs = append(t.epochs, namedEpochHook{name, h})
 }
 
-// Fit trains for the given number of epochs over loader, on the trainer's
-// Device: per minibatch one upload of the batch, the program's forward and
-// backward pass, the step hooks, and the optimizer's update on the device.
+// Fit trains over loader from t.Position until the given number of epochs
+// is done, on the trainer's Device: per minibatch one upload of the batch,
+// the program's forward and backward pass, the step hooks, the optimizer's
+// update on the device and the update hooks; after each epoch the epoch
+// hooks. A cancelled ctx stops it before the next minibatch.
 func (t *Trainer) Fit(ctx context.Context, loader *datasets.Loader, epochs int) error {
 	in := t.Model.Input
 	progs := &vm.Programs{Device: t.Device, Model: t.Model.Net, Input: [3]int{in.C, in.H, in.W},
 		Options: graph.NetOptions{Training: true, Loss: t.Model.Loss, Gradients: true}}
 	defer progs.Release()
-	for epoch := 1; epoch <= epochs; epoch++ {
+	for t.Position.Epoch < epochs {
+		epoch := t.Position.Epoch + 1
+		batches, err := loader.From(t.Position)
+		if err != nil {
+			return err
+		}
 		start := time.Now()
-		seen := 0
-		for b := range loader.Epoch(epoch - 1) {
+		trained := 0
+		for b := range batches {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -112,25 +141,43 @@ func (t *Trainer) Fit(ctx context.Context, loader *datasets.Loader, epochs int) 
 				return err
 			}
 			step := Step{Epoch: epoch, Batch: b.Index, NumBatches: loader.NumBatches(), BatchSize: b.Size,
-				Seen: seen, Total: loader.NumSamples(), Loss: prog.Loss()}
-			for _, h := range t.steps {
-				if err := h.hook.OnStep(step); err != nil {
-					return fmt.Errorf("%s: %w", h.name, err)
-				}
+				Seen: b.Index * loader.BatchSize(), Total: loader.NumSamples(), Loss: prog.Loss(),
+				Update: t.Device.Steps + 1, Elapsed: time.Since(start), Next: b.Next}
+			if err := runHooks(t.steps, step); err != nil {
+				return err
 			}
 			if err := prog.Update(t.Optimizer); err != nil {
 				return err
 			}
-			seen += b.Size
+			t.Position = b.Next
+			t.rng = append(t.rng[:0], b.Next.AugmentRNG...)
+			if b.Next.AugmentRNG != nil {
+				t.Position.AugmentRNG = t.rng
+			}
+			trained += b.Size
+			step.Elapsed = time.Since(start)
+			if err := runHooks(t.updates, step); err != nil {
+				return err
+			}
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		end := EpochEnd{Epoch: epoch, Images: seen, Duration: time.Since(start)}
+		end := EpochEnd{Epoch: epoch, Images: trained, Duration: time.Since(start)}
 		for _, h := range t.epochs {
 			if err := h.hook.OnEpochEnd(ctx, end); err != nil {
 				return fmt.Errorf("%s: %w", h.name, err)
 			}
+		}
+		t.Position = datasets.Position{Epoch: epoch}
+	}
+	return nil
+}
+
+func runHooks(hooks []namedStepHook, s Step) error {
+	for _, h := range hooks {
+		if err := h.hook.OnStep(s); err != nil {
+			return fmt.Errorf("%s: %w", h.name, err)
 		}
 	}
 	return nil
@@ -148,6 +195,29 @@ var _ StepHook = NaNGuard{}
 func (NaNGuard) OnStep(s Step) error {
 	if math.IsNaN(float64(s.Loss)) || math.IsInf(float64(s.Loss), 0) {
 		return fmt.Errorf("%w: loss %v at epoch %d, minibatch %d (try a smaller --lr)", ErrNaNLoss, s.Loss, s.Epoch, s.Batch)
+	}
+	return nil
+}
+
+// ErrDiverged is returned by DivergenceGuard.
+var ErrDiverged = errors.New("the training diverged")
+
+// DivergenceGuard stops training whose loss blows up while staying finite
+// (a learning rate far too large sends weights towards 1e17 and the loss
+// into the hundreds of thousands), before that step reaches the weights.
+// Limit is a loss no learning run reaches: DivergenceLimit's.
+type DivergenceGuard struct{ Limit float64 }
+
+var _ StepHook = DivergenceGuard{}
+
+// DivergenceLimit is 100 times the cross-entropy of a uniform guess over
+// classes (ln classes): a model at initialisation scores about 1 times it.
+func DivergenceLimit(classes int) float64 { return 100 * math.Log(float64(max(classes, 2))) }
+
+func (g DivergenceGuard) OnStep(s Step) error {
+	if float64(s.Loss) > g.Limit {
+		return fmt.Errorf("%w: loss %.6g at epoch %d, minibatch %d, over %.0f (100 times a uniform guess's); try a smaller --lr",
+			ErrDiverged, s.Loss, s.Epoch, s.Batch+1, g.Limit)
 	}
 	return nil
 }

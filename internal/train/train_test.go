@@ -222,3 +222,23 @@ func TestMNISTLogLines(t *testing.T) {
 		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }
+
+// lr 1e6 blows the MLP's loss up without a NaN; the guard stops it, naming
+// what happened, before that step's update.
+func TestDivergenceIsReported(t *testing.T) {
+	p, err := Prepare(config.Config{Model: "mlp", Dataset: "toy", Optimizer: "sgd", Epochs: 2, BatchSize: 16, TestBatchSize: 64, LR: 1e6, Momentum: 0.5, Seed: 1}, toyData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), p, Logs{Progress: discard{}, Results: discard{}})
+	if !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), "try a smaller --lr") {
+		t.Fatalf("got %v, want ErrDiverged", err)
+	}
+	sane, err := Prepare(config.Config{Model: "mlp", Dataset: "toy", Optimizer: "sgd", Epochs: 2, BatchSize: 16, TestBatchSize: 64, LR: 0.05, Momentum: 0.5, Seed: 1}, toyData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), sane, Logs{Progress: discard{}, Results: discard{}}); err != nil {
+		t.Errorf("a sane learning rate: %v", err)
+	}
+}

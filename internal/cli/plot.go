@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/cnntrain/cnntrain/internal/checkpoint"
+	"github.com/cnntrain/cnntrain/internal/datasets"
+	"github.com/cnntrain/cnntrain/internal/evaluate"
+	"github.com/cnntrain/cnntrain/internal/plots"
+	"github.com/spf13/cobra"
+)
+
+// Picture file names.
+const (
+	LossPicture      = "loss.png"
+	ConfusionPicture = "confusion.png"
+)
+
+// PlotOptions are the flags of `cnntrain plot`.
+type PlotOptions struct {
+	Runs []string
+	// Out is the overlay of several runs' curves.
+	Out string
+}
+
+func newPlotCommand(s Streams) *cobra.Command {
+	opts := &PlotOptions{}
+	cmd := &cobra.Command{
+		Use:   "plot RUN...",
+		Short: "Redraw a run folder's pictures, or overlay several runs' curves",
+		Long: `Redraws loss.png (training loss per logged minibatch, test loss per epoch, and
+test accuracy on its own axis, against epochs) from each run folder's
+metrics.jsonl, and confusion.png from its checkpoint.json's test results. With
+several runs it also draws their curves together into --out.`,
+		Example: `  cnntrain plot runs/cnn-cifar10-20261127-001500
+  cnntrain plot runs/cnn-mnist-* --out comparison.png`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Runs = args
+			return RunPlot(cmd.Context(), opts, s)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Out, "out", "runs-comparison.png", "picture of several runs' curves together")
+	return cmd
+}
+
+// RunPlot redraws the pictures of opts.Runs.
+func RunPlot(_ context.Context, opts *PlotOptions, s Streams) error {
+	var all []plots.Curves
+	for _, dir := range opts.Runs {
+		info, _, err := checkpoint.LoadRunInfo(dir)
+		if err != nil {
+			return err
+		}
+		curves, err := runCurves(dir, info)
+		if err != nil {
+			return err
+		}
+		all = append(all, curves)
+		if err := plots.WriteLoss(filepath.Join(dir, LossPicture), curves); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.Err, "Wrote %s\n", filepath.Join(dir, LossPicture))
+		if m := info.Metrics; m != nil && len(m.Confusion) > 0 {
+			path := filepath.Join(dir, ConfusionPicture)
+			if err := plots.WriteConfusion(path, confusionTitle(dir, m.Accuracy()), classNames(m.PerClass), m.Confusion); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.Err, "Wrote %s\n", path)
+		}
+	}
+	if len(all) > 1 {
+		if err := plots.WriteLoss(opts.Out, all...); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.Err, "Wrote %s\n", opts.Out)
+	}
+	return nil
+}
+
+// runCurves reads a run folder's metrics.jsonl as curves against epochs.
+func runCurves(dir string, info checkpoint.RunInfo) (plots.Curves, error) {
+	recs, err := checkpoint.ReadMetrics(filepath.Join(dir, checkpoint.MetricsFile))
+	if err != nil {
+		return plots.Curves{}, err
+	}
+	return plots.CurvesOf(filepath.Base(filepath.Clean(dir)), recs, imagesPerEpoch(info)), nil
+}
+
+// imagesPerEpoch is how many images a run trains on per epoch.
+func imagesPerEpoch(info checkpoint.RunInfo) int {
+	n := 0
+	if ds, err := datasets.Lookup(info.Config.Dataset); err == nil {
+		n = ds.TrainSize
+	}
+	if sub := info.Config.TrainSubset; sub > 0 && (n == 0 || sub < n) {
+		n = sub
+	}
+	return n
+}
+
+// drawLoss redraws a run folder's loss.png; a failure is reported, not
+// fatal, since the run itself is saved.
+func drawLoss(dir string, msgs io.Writer) func() error {
+	return func() error {
+		info, _, err := checkpoint.LoadRunInfo(dir)
+		if err == nil {
+			var curves plots.Curves
+			if curves, err = runCurves(dir, info); err == nil {
+				err = plots.WriteLoss(filepath.Join(dir, LossPicture), curves)
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(msgs, "cnntrain: warning: %s not drawn: %v\n", LossPicture, err)
+		}
+		return nil
+	}
+}
+
+func confusionTitle(what string, accuracy float64) string {
+	return fmt.Sprintf("%s: %.2f %% correct", filepath.Base(filepath.Clean(what)), accuracy)
+}
+
+func classNames(per []evaluate.ClassMetrics) []string {
+	names := make([]string, len(per))
+	for i, c := range per {
+		names[i] = c.Class
+	}
+	return names
+}

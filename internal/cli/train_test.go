@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cnntrain/cnntrain/internal/checkpoint"
+)
+
+// quickTrain is a short MLP training on the fake MNIST: 10 minibatches per
+// epoch.
+func quickTrain(dataDir string, extra ...string) []string {
+	return append([]string{"train", "--model", "mlp", "--train-subset", "640", "--data-dir", dataDir, "--no-download"}, extra...)
+}
+
+// A --run-dir with a trailing slash or "/." is the folder itself: training
+// saves into it, and a second run there is refused before it trains.
+func TestRunDirSpellings(t *testing.T) {
+	data := fakeMNIST(t)
+	root := t.TempDir()
+	for _, spelling := range []string{"slash/", "dot/.", "plain"} {
+		code, _, stderr := run(t, quickTrain(data, "--run-dir", filepath.Join(root, spelling))...)
+		if code != ExitOK {
+			t.Fatalf("--run-dir %s: exit %d\n%s", spelling, code, stderr)
+		}
+		dir := filepath.Join(root, strings.TrimSuffix(strings.TrimSuffix(spelling, "."), "/"))
+		info, _, err := checkpoint.LoadRunInfo(dir)
+		if err != nil || info.Status != checkpoint.StatusFinished {
+			t.Errorf("--run-dir %s: %s holds status %q, %v", spelling, dir, info.Status, err)
+		}
+		code, _, stderr = run(t, quickTrain(data, "--run-dir", dir+"/.")...)
+		if code != ExitUsage || !strings.Contains(stderr, "already exists; choose a new folder") {
+			t.Errorf("second run into %s/.: exit %d, %q", dir, code, stderr)
+		}
+	}
+}
+
+// A run folder that cannot be made fails before any data is read: here the
+// data folder is empty, and the error is about the run folder, not the data.
+func TestUnwritableRunDirFailsBeforeLoadingData(t *testing.T) {
+	root := t.TempDir()
+	file := filepath.Join(root, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, "train", "--data-dir", t.TempDir(), "--no-download", "--run-dir", filepath.Join(file, "run"))
+	if code != ExitFailure || !strings.Contains(stderr, "run folder") || !strings.Contains(stderr, "not a directory") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	if strings.Contains(stderr, "idx") {
+		t.Errorf("the data was looked at before the run folder: %q", stderr)
+	}
+}
+
+// Two runs started together under one runs folder get a folder each.
+func TestRunsStartedTogetherGetTheirOwnFolders(t *testing.T) {
+	data := fakeMNIST(t)
+	root := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Go(func() {
+			opts := trainOptions(t, quickTrain(data)[1:]...)
+			opts.RunsRoot = root
+			errs[i] = RunTrain(context.Background(), opts, Streams{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}})
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, _ := os.ReadDir(root)
+	if len(entries) != 2 {
+		t.Fatalf("%d run folders, want 2", len(entries))
+	}
+	for _, e := range entries {
+		if _, _, err := checkpoint.LoadRunInfo(filepath.Join(root, e.Name())); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// Stopped by SIGTERM after its first epoch, a run saves a checkpoint, says
+// how to continue and exits 143; --resume then ends with the same weights
+// as a run never stopped, and refuses to run a finished folder again.
+func TestStopAndResumeFromTheCommandLine(t *testing.T) {
+	data := fakeMNIST(t)
+	root := t.TempDir()
+	args := func(extra ...string) []string {
+		return quickTrain(data, append([]string{"--train-subset", "3200", "--epochs", "3", "--augment"}, extra...)...)
+	}
+	straight := filepath.Join(root, "straight")
+	if code, _, stderr := run(t, args("--run-dir", straight)...); code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+
+	stopped := filepath.Join(root, "stopped")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	go func() { // SIGTERM once the first epoch is in metrics.jsonl
+		for ctx.Err() == nil {
+			if b, _ := os.ReadFile(filepath.Join(stopped, checkpoint.MetricsFile)); bytes.Contains(b, []byte(`"kind":"epoch"`)) {
+				cancel(signalCause{syscall.SIGTERM})
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	var out, errb bytes.Buffer
+	code := Main(ctx, args("--run-dir", stopped), Streams{Out: &out, Err: &errb})
+	cancel(nil)
+	if code != 143 || !strings.Contains(errb.String(), "To continue: cnntrain train --resume "+stopped) {
+		t.Fatalf("exit %d, want 143 and how to continue; stderr:\n%s", code, errb.String())
+	}
+
+	if code, _, stderr := run(t, "train", "--resume", stopped, "--lr", "0.5"); code != ExitUsage || !strings.Contains(stderr, "--lr cannot change them") {
+		t.Errorf("--resume with --lr: exit %d, %q", code, stderr)
+	}
+	if code, _, stderr := run(t, args("--run-dir", stopped)...); code != ExitUsage || !strings.Contains(stderr, "continue it with --resume "+stopped) {
+		t.Errorf("a new run into a stopped run's folder: exit %d, %q", code, stderr)
+	}
+	code, _, stderr := run(t, "train", "--resume", stopped, "--data-dir", data, "--no-download")
+	if code != ExitOK || !strings.Contains(stderr, "Resuming "+stopped+" at epoch 2") {
+		t.Fatalf("resume: exit %d\n%s", code, stderr)
+	}
+	want, _ := os.ReadFile(filepath.Join(straight, checkpoint.WeightsFile))
+	got, _ := os.ReadFile(filepath.Join(stopped, checkpoint.WeightsFile))
+	if len(want) == 0 || !bytes.Equal(got, want) {
+		t.Error("the stopped and resumed run ended with other weights than the straight one")
+	}
+	if code, _, stderr := run(t, "train", "--resume", stopped, "--data-dir", data); code != ExitUsage || !strings.Contains(stderr, "finished run; there is nothing to resume") {
+		t.Errorf("resuming a finished run: exit %d, %q", code, stderr)
+	}
+}
+
+func TestSignals(t *testing.T) {
+	for _, first := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		signals := make(chan os.Signal, 2)
+		exited := make(chan int, 1)
+		var msgs bytes.Buffer
+		ctx, stop := watchSignals(context.Background(), signals, func(code int) { exited <- code }, &msgs)
+		signals <- first
+		<-ctx.Done()
+		if c, ok := context.Cause(ctx).(signalCause); !ok || c.sig != first {
+			t.Errorf("cause %v, want %v", context.Cause(ctx), first)
+		}
+		if code := interruptedExitCode(ctx); code != 128+int(first.(syscall.Signal)) {
+			t.Errorf("%v: exit code %d", first, code)
+		}
+		signals <- os.Interrupt
+		if code := <-exited; code != 130 {
+			t.Errorf("a second Ctrl-C exits %d, want 130", code)
+		}
+		stop()
+	}
+}
