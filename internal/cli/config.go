@@ -1,6 +1,10 @@
 package cli
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"slices"
@@ -9,6 +13,7 @@ import (
 	"github.com/cnntrain/cnntrain/internal/config"
 	"github.com/cnntrain/cnntrain/internal/datasets"
 	"github.com/cnntrain/cnntrain/internal/models"
+	"github.com/cnntrain/cnntrain/internal/suggest"
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 )
@@ -74,6 +79,12 @@ func (c *configFlags) addFlags(fs *pflag.FlagSet, omit ...string) {
 	add("width", func(n string) {
 		fs.Float64Var(&v.Width, n, 0, "vgg: channel multiplier, e.g. 0.25 for quick CPU runs (default 1)")
 	})
+	add("device", func(n string) {
+		fs.StringVar(&v.Device, n, "auto", "where to train: auto (a working GPU, else the CPU), cpu, cuda or cuda:N")
+	})
+	add("tf32", func(n string) {
+		fs.BoolVar(&v.TF32, n, false, "GPU: let matrix products and convolutions use TF32 tensor cores (faster, about 1e-3 relative error)")
+	})
 }
 
 func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
@@ -104,7 +115,7 @@ func (c *configFlags) resolve(extra map[string]any) (config.Config, error) {
 		if !ok {
 			continue // an extra key, already decoded
 		}
-		if err := n.Decode(field.Addr().Interface()); err != nil {
+		if err := decodeSetting(n, field); err != nil {
 			return config.Config{}, usagef("%s:%d: %s: %v", c.File, n.Line, key, err)
 		}
 		permutationSeedSet = permutationSeedSet || key == "permutation_seed"
@@ -121,12 +132,46 @@ func (c *configFlags) resolve(extra map[string]any) (config.Config, error) {
 	if !permutationSeedSet {
 		cfg.PermutationSeed = cfg.Seed
 	}
+	// A preset's momentum belongs to its SGD: asking for Adam drops it, and
+	// only a momentum the user set is held against Adam.
+	if _, inFile := file["momentum"]; cfg.Optimizer == "adam" && !c.changed("momentum") && !inFile {
+		cfg.Momentum = 0
+	}
+	// 0 means "the model's default" inside Config; a 0 the user wrote is
+	// refused rather than silently read as the default.
+	for _, key := range []string{"hidden", "features", "width"} {
+		v, _ := configField(&cfg, key)
+		if !v.IsZero() {
+			continue
+		}
+		if c.changed(key) {
+			return config.Config{}, usagef("--%s must be at least 1 (leave it out for the model's default)", flagName(key))
+		}
+		if n, inFile := file[key]; inFile {
+			return config.Config{}, usagef("%s:%d: %s must be at least 1 (leave it out for the model's default)", c.File, n.Line, key)
+		}
+	}
+	// Names are case-insensitive; the run records the registered spelling.
+	cfg.Model, cfg.Dataset = models.Canonical(cfg.Model), datasets.Canonical(cfg.Dataset)
 	return cfg, nil
 }
 
 func (c *configFlags) changed(key string) bool {
 	f := c.fs.Lookup(flagName(key))
 	return f != nil && f.Changed
+}
+
+// decodeSetting decodes one YAML value into a Config field, refusing what
+// the YAML library would silently change: a fraction for a whole number
+// (epochs: 2.9 would become 2).
+func decodeSetting(n yaml.Node, field reflect.Value) error {
+	switch field.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Uint64:
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+			return fmt.Errorf("want a whole number, got %q", n.Value)
+		}
+	}
+	return n.Decode(field.Addr().Interface())
 }
 
 // readConfigFile parses a YAML mapping, decodes the extra keys and returns
@@ -137,8 +182,13 @@ func readConfigFile(path string, extra map[string]any) (map[string]yaml.Node, er
 		return nil, usagef("--config: %v", err)
 	}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return nil, usagef("%s: not valid YAML: %v", path, err)
+	}
+	var second yaml.Node
+	if err := dec.Decode(&second); err == nil {
+		return nil, usagef("%s:%d: a second YAML document; a config file holds one mapping", path, second.Line)
 	}
 	out := map[string]yaml.Node{}
 	if len(doc.Content) == 0 {
@@ -158,7 +208,8 @@ func readConfigFile(path string, extra map[string]any) (map[string]yaml.Node, er
 			continue
 		}
 		if !slices.Contains(known, k.Value) {
-			return nil, usagef("%s:%d: unknown setting %q (known: %s)", path, k.Line, k.Value, strings.Join(append(known, keysOf(extra)...), ", "))
+			all := append(known, keysOf(extra)...)
+			return nil, usagef("%s:%d: unknown setting %q%s (known: %s)", path, k.Line, k.Value, suggest.Hint(k.Value, all), strings.Join(all, ", "))
 		}
 		if _, dup := out[k.Value]; dup {
 			return nil, usagef("%s:%d: %q is set twice", path, k.Line, k.Value)

@@ -76,6 +76,11 @@ func TestConfigFileErrorsNameFileAndLine(t *testing.T) {
 		{"epochs: two\n", ":1: epochs:"},
 		{"- a\n- b\n", "want a mapping"},
 		{"epochs: [1\n", "not valid YAML"},
+		{"epochs: 2.9\n", `:1: epochs: want a whole number, got "2.9"`},
+		{"batch_size: 0.5\n", `:1: batch_size: want a whole number, got "0.5"`},
+		{"batchsize: 32\n", `(did you mean batch_size?)`},
+		{"epochs: 2\n---\nepochs: 3\n", ":2: a second YAML document"},
+		{"hidden: 0\n", ":1: hidden must be at least 1"},
 	} {
 		_, err := resolveWith(t, tc.file)
 		var ue usageError
@@ -104,5 +109,23 @@ func TestShippedConfigsAreValid(t *testing.T) {
 		if err := cfg.Check(); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
+	}
+}
+
+// A preset's SGD momentum is not held against an explicit --optimizer adam
+// (the MNIST preset has momentum 0.5); one the user set is.
+func TestAdamDropsThePresetsMomentum(t *testing.T) {
+	var c configFlags
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	c.addFlags(fs)
+	if err := fs.Parse([]string{"--optimizer", "adam", "--dataset", "mnist"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := c.resolve(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Momentum != 0 || cfg.Check() != nil {
+		t.Errorf("adam on mnist: momentum %g, check %v", cfg.Momentum, cfg.Check())
 	}
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/cnntrain/cnntrain/internal/datasets"
@@ -30,7 +29,7 @@ func (o *dataOptions) load(ctx context.Context, name string, progress io.Writer)
 	dir := datasets.ResolveDataDir(o.DataDir)
 	tr, te, err := datasets.Load(ctx, name, dir, datasets.LoadOptions{Download: !o.NoDownload, Progress: progress})
 	if err != nil {
-		return train.Data{}, fmt.Errorf("load %s: %w", name, err)
+		return train.Data{}, err // datasets' errors name the dataset and file
 	}
 	return train.Data{Info: info, Train: tr, Test: te}, nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,8 +13,10 @@ import (
 	"github.com/cnntrain/cnntrain/internal/checkpoint"
 	"github.com/cnntrain/cnntrain/internal/config"
 	"github.com/cnntrain/cnntrain/internal/datasets"
+	"github.com/cnntrain/cnntrain/internal/device"
 	"github.com/cnntrain/cnntrain/internal/evaluate"
 	"github.com/cnntrain/cnntrain/internal/models"
+	"github.com/cnntrain/cnntrain/internal/plots"
 	"github.com/cnntrain/cnntrain/internal/train"
 	"github.com/cnntrain/cnntrain/internal/vm"
 	"github.com/spf13/cobra"
@@ -36,6 +39,11 @@ type EvalOptions struct {
 	// BNBatchStats evaluates BatchNorm with batch statistics (as the VGG
 	// notebook did); the default is the run's own setting.
 	BNBatchStats bool
+	// Device is where to evaluate: auto, cpu, cuda or cuda:N.
+	Device string
+	// Plot is where to draw the confusion matrix: "" beside the
+	// checkpoint, "none" nowhere.
+	Plot string
 }
 
 // EvalReport is what eval prints with --json.
@@ -74,6 +82,8 @@ one saved from PyTorch, needs --model and --dataset.`,
 	f.BoolVar(&opts.BNBatchStats, "bn-batch-stats-at-test", false, "evaluate BatchNorm with batch statistics instead of the running ones")
 	f.BoolVar(&opts.ShufflePixels, "shuffle-pixels", false, "bare state_dict only: the model was trained on permuted pixels")
 	f.Uint64Var(&opts.PermutationSeed, "permutation-seed", 0, "bare state_dict only: seed of that permutation")
+	f.StringVar(&opts.Device, "device", "auto", "where to evaluate: auto (a working GPU, else the CPU), cpu, cuda or cuda:N")
+	f.StringVar(&opts.Plot, "plot", "", "where to draw the confusion matrix (default: confusion.png beside the checkpoint; none: nowhere)")
 	opts.Data.addFlags(f)
 	return cmd
 }
@@ -94,7 +104,10 @@ func (o *EvalOptions) resolve() (evalTarget, error) {
 		return evalTarget{}, fmt.Errorf("checkpoint: %w", err)
 	}
 	infoPath := o.Checkpoint
-	if !st.IsDir() && strings.EqualFold(filepath.Ext(o.Checkpoint), ".safetensors") {
+	// A file is weights or checkpoint.json by what it holds, whatever its
+	// name says (a state_dict saved as model.bin is still weights).
+	isWeights := !st.IsDir() && !startsWithJSON(o.Checkpoint)
+	if isWeights {
 		infoPath = filepath.Join(filepath.Dir(o.Checkpoint), checkpoint.InfoFile)
 		if _, err := os.Stat(infoPath); err != nil {
 			return o.bareTarget()
@@ -107,7 +120,16 @@ func (o *EvalOptions) resolve() (evalTarget, error) {
 	if err != nil {
 		return evalTarget{}, err
 	}
-	if !st.IsDir() && strings.EqualFold(filepath.Ext(o.Checkpoint), ".safetensors") {
+	// A bad value in the file is the file's fault, not the command line's:
+	// reported, not wrapped, so that it is not a usage error.
+	if err := info.Config.Validate(); err != nil {
+		file := infoPath
+		if st, serr := os.Stat(file); serr == nil && st.IsDir() {
+			file = filepath.Join(file, checkpoint.InfoFile)
+		}
+		return evalTarget{}, fmt.Errorf("%w: %s: %v", checkpoint.ErrCheckpoint, file, err)
+	}
+	if isWeights {
 		weights = o.Checkpoint
 	}
 	norm := &datasets.Normalize{Mean: info.Normalize.Mean, Std: info.Normalize.Std}
@@ -127,8 +149,31 @@ func (o *EvalOptions) bareTarget() (evalTarget, error) {
 	return evalTarget{cfg: cfg, weights: o.Checkpoint}, nil
 }
 
+// startsWithJSON says whether a file's first non-blank byte opens a JSON
+// object, as checkpoint.json's does and a safetensors file's never does.
+func startsWithJSON(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, 64)
+	n, _ := f.Read(buf)
+	trimmed := strings.TrimLeft(string(buf[:n]), " \t\r\n")
+	return strings.HasPrefix(trimmed, "{")
+}
+
 // RunEval evaluates a checkpoint on its dataset's test set.
 func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
+	if o.Device == "" {
+		o.Device = "auto"
+	}
+	if err := device.Available(o.Device); err != nil {
+		if errors.Is(err, device.ErrBadSpec) {
+			return usagef("%v", err)
+		}
+		return err
+	}
 	if o.BatchSize < 0 {
 		return usagef("--batch-size must be at least 1, got %d", o.BatchSize)
 	}
@@ -147,6 +192,9 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 	if err := checkpoint.LoadWeights(t.weights, m); err != nil {
 		return err
 	}
+	if err := checkpoint.CheckFinite(t.weights, m); err != nil {
+		return err
+	}
 	norm := t.cfg.Normalization(data.Info)
 	if t.normalize != nil {
 		norm = *t.normalize
@@ -163,7 +211,12 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 	if data.Info.ShortClasses != nil {
 		classes = data.Info.ShortClasses
 	}
-	dev, err := vm.NewDevice(train.NewBackend(), m.Params())
+	choice, err := device.Open(o.Device, device.Options{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(s.Err, choice.Line)
+	dev, err := vm.NewDevice(choice.Backend, m.Params())
 	if err != nil {
 		return err
 	}
@@ -173,6 +226,7 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
+	o.drawConfusion(metrics, s.Err)
 	if o.JSON {
 		return writeJSON(s.Out, EvalReport{Checkpoint: o.Checkpoint, Model: m.Name, Dataset: data.Info.Name, Accuracy: metrics.Accuracy(), Metrics: metrics})
 	}
@@ -182,6 +236,27 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 		fmt.Fprintf(s.Out, "Accuracy of %5s : %2d %%\n", c.Class, int(c.Percent))
 	}
 	return writeConfusion(s.Out, metrics)
+}
+
+// drawConfusion writes the confusion matrix's picture; a failure is
+// reported, not fatal, since the results are printed anyway.
+func (o *EvalOptions) drawConfusion(m evaluate.Metrics, msgs io.Writer) {
+	path := o.Plot
+	switch path {
+	case "none":
+		return
+	case "":
+		dir := o.Checkpoint
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			dir = filepath.Dir(dir)
+		}
+		path = filepath.Join(dir, ConfusionPicture)
+	}
+	if err := plots.WriteConfusion(path, confusionTitle(o.Checkpoint, m.Accuracy()), classNames(m.PerClass), m.Confusion); err != nil {
+		fmt.Fprintf(msgs, "cnntrain: warning: %s not drawn: %v\n", path, err)
+		return
+	}
+	fmt.Fprintf(msgs, "Wrote %s\n", path)
 }
 
 // writeConfusion prints the confusion matrix: a row per true class, a column

@@ -1,7 +1,7 @@
 // Package cli is cnntrain's command line. Every command is an options struct
 // and a run function that tests call directly; cobra only fills the struct.
 // Errors travel up unchanged and Main maps them to exit codes in one place:
-// 0 success, 1 failure, 2 usage, 130 interrupted.
+// 0 success, 1 failure, 2 usage, 130 interrupted (143 by SIGTERM).
 package cli
 
 import (
@@ -10,11 +10,14 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"strings"
 
 	"github.com/cnntrain/cnntrain/internal/config"
 	"github.com/cnntrain/cnntrain/internal/datasets"
 	"github.com/cnntrain/cnntrain/internal/models"
+	"github.com/cnntrain/cnntrain/internal/suggest"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit codes.
@@ -38,6 +41,16 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
+// interruptedError is a command stopped by Ctrl-C after keeping its work;
+// msg says what was kept and how to go on.
+type interruptedError struct {
+	msg string
+	err error // wraps context.Canceled
+}
+
+func (e interruptedError) Error() string { return e.msg }
+func (e interruptedError) Unwrap() error { return e.err }
+
 // ExitCode maps an error to the process exit code.
 func ExitCode(err error) int {
 	var ue usageError
@@ -58,7 +71,7 @@ func ExitCode(err error) int {
 }
 
 // Main runs cnntrain with args and returns the exit code. ctx is cancelled on
-// Ctrl-C.
+// Ctrl-C, with a signalCause (WatchSignals) that decides the exit code.
 func Main(ctx context.Context, args []string, s Streams) int {
 	root := NewRootCommand(s)
 	// Anything cobra rejects before a command runs (unknown command or flag,
@@ -76,20 +89,46 @@ func Main(ctx context.Context, args []string, s Streams) int {
 	code := ExitCode(err)
 	switch code {
 	case ExitInterrupted:
-		fmt.Fprintln(s.Err, "cnntrain: interrupted; nothing was saved")
+		if kept := (interruptedError{}); errors.As(err, &kept) {
+			fmt.Fprintf(s.Err, "cnntrain: %s\n", kept.msg)
+		} else {
+			fmt.Fprintln(s.Err, "cnntrain: interrupted; nothing was saved")
+		}
+		code = interruptedExitCode(ctx)
 	case ExitUsage:
-		fmt.Fprintf(s.Err, "cnntrain: %v\nRun 'cnntrain %s --help' for usage.\n", err, commandName(root, args))
+		fmt.Fprintf(s.Err, "cnntrain: %v%s\nRun '%s --help' for usage.\n", err, flagHint(root, args, err), commandName(root, args))
 	default:
 		fmt.Fprintf(s.Err, "cnntrain: %v\n", err)
 	}
 	return code
 }
 
-func commandName(root *cobra.Command, args []string) string {
-	if cmd, _, err := root.Find(args); err == nil && cmd != root {
-		return cmd.Name()
+// flagHint is " (did you mean --X?)" for an unknown flag close to one the
+// command has.
+func flagHint(root *cobra.Command, args []string, err error) string {
+	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
+	if !ok {
+		return ""
+	}
+	cmd, _, ferr := root.Find(args)
+	if ferr != nil {
+		return ""
+	}
+	var names []string
+	cmd.Flags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+	if c := suggest.Closest(name, names); c != "" {
+		return " (did you mean --" + c + "?)"
 	}
 	return ""
+}
+
+// commandName is the command line that gets help for the command args
+// named: "cnntrain train", or "cnntrain" when they named none.
+func commandName(root *cobra.Command, args []string) string {
+	if cmd, _, err := root.Find(args); err == nil {
+		return cmd.CommandPath()
+	}
+	return root.Name()
 }
 
 // NewRootCommand builds the command tree.
@@ -108,7 +147,8 @@ numerically as PyTorch does, with checkpoints PyTorch can load.`,
 	root.SetErr(s.Err)
 	// Flag parsing errors are usage errors.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newTrainCommand(s), newEvalCommand(s), newShuffleCommand(s))
+	root.AddCommand(newTrainCommand(s), newEvalCommand(s), newShuffleCommand(s), newModelsCommand(s), newDatasetsCommand(s), newDevicesCommand(s), newPlotCommand(s))
+	registerCompletions(root)
 	return root
 }
 

@@ -6,6 +6,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/cnntrain/cnntrain/internal/suggest"
 )
 
 // Sentinel errors. Every error this package returns for the situations below
@@ -245,13 +247,23 @@ func Lookup(name string) (Info, error) {
 	return info, nil
 }
 
+// lookup finds a dataset by name, ignoring case.
 func lookup(name string) (*dataset, error) {
 	for _, d := range table {
-		if d.info.Name == name {
+		if strings.EqualFold(d.info.Name, name) {
 			return d, nil
 		}
 	}
-	return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownDataset, name, strings.Join(Names(), ", "))
+	return nil, fmt.Errorf("%w %q%s (known: %s)", ErrUnknownDataset, name, suggest.Hint(name, Names()), strings.Join(Names(), ", "))
+}
+
+// Canonical is the registered spelling of a dataset name ("MNIST" →
+// "mnist"), or name itself when it is not one.
+func Canonical(name string) string {
+	if d, err := lookup(name); err == nil {
+		return d.info.Name
+	}
+	return name
 }
 
 // ResolveDataDir returns the data directory: flag if non-empty, else

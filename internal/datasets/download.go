@@ -77,7 +77,7 @@ func (f *fetcher) fromMirrors(name string, get func(u string) error) error {
 	if len(f.mirrors) == 0 {
 		failed.attempts = append(failed.attempts, errors.New("no mirror known"))
 	}
-	for _, m := range f.mirrors {
+	for i, m := range f.mirrors {
 		if err := f.cancelled(); err != nil {
 			return err
 		}
@@ -90,7 +90,11 @@ func (f *fetcher) fromMirrors(name string, get func(u string) error) error {
 			return err
 		}
 		failed.attempts = append(failed.attempts, fmt.Errorf("%s: %w", u, err))
-		f.prog.line(fmt.Sprintf("%s: %s: %v", f.d.info.Name, u, err))
+		// The final error lists every attempt; a failure is shown on its own
+		// only when another mirror is tried after it.
+		if i+1 < len(f.mirrors) {
+			f.prog.line(fmt.Sprintf("%s: %s: %v; trying the next mirror", f.d.info.Name, u, err))
+		}
 	}
 	return failed
 }
@@ -116,6 +120,11 @@ func (f *fetcher) failed(err error, dir string, missing []remoteFile) error {
 // removes it.
 func (f *fetcher) fetchArchive(dir string, missing []remoteFile) error {
 	a, name := f.d.archive, f.d.info.Name
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		// A failed download must not leave an empty folder behind: it would
+		// look like a dataset folder that lost its files.
+		defer os.Remove(dir) // removes only an empty folder
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}

@@ -49,3 +49,32 @@ func ExampleCompile() {
 	// ∂Conv2d(k=3,p=1)/∂weight (2, 1, 3, 3)
 	// ∂Conv2d(k=3,p=1)/∂bias (2)
 }
+
+// The layer table of the MNIST notebook's CNN, as `cnntrain models
+// --summary cnn --dataset mnist` prints it.
+func ExampleNet_Summary() {
+	rng := rand.New(rand.NewPCG(1, 2))
+	model := graph.Sequential{
+		graph.NewConv2d("conv1", 1, 6, 5, 0, rng), graph.ReLU{}, graph.MaxPool2d{Size: 2},
+		graph.NewLinear("fc", 6*12*12, 10, rng), graph.LogSoftmax{},
+	}
+	net, err := graph.Compile(model, []int{1, 1, 28, 28}, graph.NetOptions{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	layers, err := net.Summary()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, l := range layers {
+		fmt.Println(l.Name, l.Output, l.Params)
+	}
+	// Output:
+	// conv1 (1, 6, 24, 24) 156
+	// ReLU (1, 6, 24, 24) 0
+	// MaxPool2d(2) (1, 6, 12, 12) 0
+	// fc (1, 10) 8650
+	// LogSoftmax (1, 10) 0
+}

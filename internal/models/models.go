@@ -19,6 +19,7 @@ import (
 
 	"github.com/cnntrain/cnntrain/internal/datasets"
 	"github.com/cnntrain/cnntrain/internal/graph"
+	"github.com/cnntrain/cnntrain/internal/suggest"
 )
 
 var (
@@ -92,7 +93,7 @@ func vggNotebook(_ Input, p *datasets.Preset) {
 // Tune applies model name's adjustments to a dataset's notebook preset for
 // input in; unknown names leave it unchanged.
 func Tune(name string, in Input, p *datasets.Preset) {
-	if e, ok := registry[name]; ok && e.tune != nil {
+	if e, ok := registry[Canonical(name)]; ok && e.tune != nil {
 		e.tune(in, p)
 	}
 }
@@ -107,14 +108,26 @@ func Names() []string {
 	return names
 }
 
+// Canonical is the registered spelling of a model name, ignoring case
+// ("VGG16" → "vgg16"), or name itself when it is not one.
+func Canonical(name string) string {
+	for n := range registry {
+		if strings.EqualFold(n, name) {
+			return n
+		}
+	}
+	return name
+}
+
 // Summary describes a registered model in one line.
 func Summary(name string) string { return registry[name].summary }
 
 // New builds model name for input, initialised from cfg.Seed.
 func New(name string, in Input, cfg Config) (*Model, error) {
+	name = Canonical(name)
 	e, ok := registry[name]
 	if !ok {
-		return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownModel, name, strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("%w %q%s (known: %s)", ErrUnknownModel, name, suggest.Hint(name, Names()), strings.Join(Names(), ", "))
 	}
 	if in.C < 1 || in.H < 1 || in.W < 1 || in.Classes < 2 {
 		return nil, fmt.Errorf("%w: %s cannot be built for %v", ErrIncompatible, name, in)

@@ -49,11 +49,13 @@ func Decode(r io.Reader, size int64) (*File, error) {
 		return nil, err
 	}
 	n := binary.LittleEndian.Uint64(lenBuf[:])
+	// A length that cannot be right most likely means another kind of file
+	// (a JPEG, a PyTorch .pt zip): say that, and what it starts with.
 	if n > maxHeaderSize {
-		return nil, invalidf("header length %d is more than the limit of %d", n, maxHeaderSize)
+		return nil, invalidf("not a safetensors file: it starts with %s; read as a header length, %d is more than the limit of %d", describeStart(lenBuf[:]), n, maxHeaderSize)
 	}
 	if n > uint64(size-8) {
-		return nil, invalidf("header length %d does not fit in a file of %d bytes", n, size)
+		return nil, invalidf("not a safetensors file: it starts with %s; read as a header length, header length %d does not fit in a file of %d bytes", describeStart(lenBuf[:]), n, size)
 	}
 	header := make([]byte, n)
 	if err := readFull(r, header); err != nil {
@@ -431,4 +433,20 @@ func parseInts(raw json.RawMessage) ([]int64, error) {
 		ints[i] = v
 	}
 	return ints, nil
+}
+
+// describeStart names a file type from its first bytes where it is a common
+// mistake, else shows them in hex.
+func describeStart(b []byte) string {
+	switch {
+	case b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF:
+		return "a JPEG image's bytes"
+	case string(b[:4]) == "\x89PNG":
+		return "a PNG image's bytes"
+	case string(b[:4]) == "PK\x03\x04":
+		return "a zip archive's bytes (a PyTorch .pt checkpoint is one: save with safetensors.torch.save_file)"
+	case b[0] == 0x80 && b[1] <= 5:
+		return "a Python pickle's bytes (torch.save without the zip format)"
+	}
+	return fmt.Sprintf("bytes % x", b)
 }

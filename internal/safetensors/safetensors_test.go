@@ -520,3 +520,21 @@ func TestNames(t *testing.T) {
 		t.Errorf("scalar NumElements = %d", n)
 	}
 }
+
+// Files of other kinds given as weights are named for what they are.
+func TestDecodeOtherFileKinds(t *testing.T) {
+	for _, tc := range []struct {
+		start []byte
+		want  string
+	}{
+		{[]byte{0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F'}, "a JPEG image's bytes"},
+		{[]byte("PK\x03\x04\x00\x00\x08\x00"), "a zip archive's bytes (a PyTorch .pt checkpoint"},
+		{[]byte("\x89PNG\r\n\x1a\n"), "a PNG image's bytes"},
+	} {
+		data := append(append([]byte(nil), tc.start...), make([]byte, 100)...)
+		_, err := Decode(bytes.NewReader(data), int64(len(data)))
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not a safetensors file") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("% x…: got %v, want %q", tc.start[:4], err, tc.want)
+		}
+	}
+}
