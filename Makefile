@@ -5,11 +5,22 @@ export CGO_ENABLED ?= 0
 
 PYTHON_TORCH ?= /usr/bin/python3
 
-.PHONY: build test bench vet data parity ptx gpu-bundle clean
+.PHONY: build install train test bench vet data parity ptx gpu-bundle clean
 
 ## build: the cnntrain binary in bin/
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/cnntrain
+	$(GO) build -trimpath -buildvcs=auto -o $(BIN) ./cmd/cnntrain
+
+## install: cnntrain into $(go env GOPATH)/bin (on your PATH if Go's bin folder is)
+install:
+	$(GO) install -trimpath -buildvcs=auto ./cmd/cnntrain
+
+## train: build, then train the MNIST notebook's CNN on the data in $(DATA): .data as
+## `make data` prepares it from ../shared/datasets where that exists, else ./data, downloaded
+DATA ?= $(if $(wildcard ../shared/datasets/prepare),.data,data)
+train: build
+	@if [ "$(DATA)" = .data ] && [ ! -d .data ]; then $(MAKE) --no-print-directory data; fi
+	$(BIN) train --model cnn --dataset mnist --data-dir $(DATA)
 
 ## test: vet, the unit tests under the race detector, then the real-data acceptance tests
 ## (TestReal*, run when CNNTRAIN_TEST_DATA names a prepared data folder, skipped loudly otherwise)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cnntrain/cnntrain/internal/checkpoint"
 	"github.com/cnntrain/cnntrain/internal/cuda"
+	"github.com/cnntrain/cnntrain/internal/evaluate"
 	"github.com/cnntrain/cnntrain/internal/models"
 	"github.com/spf13/pflag"
 )
@@ -194,5 +195,28 @@ func TestEvalReadsWeightsByContentNotName(t *testing.T) {
 	code, _, errs := run(t, "eval", "--checkpoint", path, "--model", "cnn", "--dataset", "mnist", "--data-dir", dir, "--no-download")
 	if code != 1 || strings.Contains(errs, "describes its own model") || !strings.Contains(errs, "missing") {
 		t.Errorf("exit %d: %s", code, errs)
+	}
+}
+
+func TestOneClassIsNoticed(t *testing.T) {
+	m := evaluate.Metrics{Total: 4, PerClass: []evaluate.ClassMetrics{{Class: "cat"}, {Class: "dog"}}, Confusion: [][]int{{0, 3}, {0, 1}}}
+	if c, ok := oneClass(m); !ok || c != "dog" {
+		t.Errorf("got %q, %v", c, ok)
+	}
+	m.Confusion = [][]int{{2, 1}, {0, 1}}
+	if _, ok := oneClass(m); ok {
+		t.Error("two classes predicted, reported as one")
+	}
+}
+
+// --bn-batch-stats-at-test=false overrides a run trained with the notebook
+// config (which sets it), and the flag's absence keeps the run's setting.
+func TestEvalBatchNormModeFollowsAnExplicitFlag(t *testing.T) {
+	for _, tc := range []struct{ run, flag, set, want bool }{
+		{true, false, true, false}, {true, false, false, true}, {false, true, true, true}, {false, false, false, false},
+	} {
+		if got := batchStatsAtTest(tc.run, tc.flag, tc.set); got != tc.want {
+			t.Errorf("run %v, flag %v (given %v): %v", tc.run, tc.flag, tc.set, got)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cnntrain/cnntrain/internal/datasets"
 	"github.com/cnntrain/cnntrain/internal/device"
 	"github.com/cnntrain/cnntrain/internal/evaluate"
+	"github.com/cnntrain/cnntrain/internal/graph"
 	"github.com/cnntrain/cnntrain/internal/models"
 	"github.com/cnntrain/cnntrain/internal/plots"
 	"github.com/cnntrain/cnntrain/internal/train"
@@ -39,6 +40,9 @@ type EvalOptions struct {
 	// BNBatchStats evaluates BatchNorm with batch statistics (as the VGG
 	// notebook did); the default is the run's own setting.
 	BNBatchStats bool
+	// BNBatchStatsSet says the flag was given: then it overrides the run's
+	// setting either way (--bn-batch-stats-at-test=false included).
+	BNBatchStatsSet bool
 	// Device is where to evaluate: auto, cpu, cuda or cuda:N.
 	Device string
 	// Plot is where to draw the confusion matrix: "" beside the
@@ -62,13 +66,17 @@ func newEvalCommand(s Streams) *cobra.Command {
 		Short: "Evaluate a saved model on its test set",
 		Long: `Rebuilds the model of a run folder (or of a checkpoint.json or model.safetensors
 in one), reapplies its normalization and pixel permutation, and prints the test
-loss, accuracy and per-class accuracy. A bare .safetensors state_dict, such as
-one saved from PyTorch, needs --model and --dataset.`,
+loss, accuracy, per-class accuracy and the confusion matrix (rows: true class,
+columns: predicted), which it also draws as confusion.png. A bare state_dict
+(safetensors, such as one saved from PyTorch) needs --model and --dataset.`,
 		Example: `  cnntrain eval --checkpoint runs/cnn-mnist-20261126-101500
   cnntrain eval --checkpoint runs/cnn-mnist-20261126-101500 --json
   cnntrain eval --checkpoint from_pytorch.safetensors --model cnn --dataset mnist`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return RunEval(cmd.Context(), opts, s) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.BNBatchStatsSet = cmd.Flags().Changed("bn-batch-stats-at-test")
+			return RunEval(cmd.Context(), opts, s)
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Checkpoint, "checkpoint", "", "run folder, checkpoint.json or .safetensors file (required)")
@@ -220,13 +228,24 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
-	ev := &evaluate.Evaluator{Model: m, Device: dev, Classes: classes, BatchStatsAtTest: o.BNBatchStats || t.cfg.BNBatchStatsAtTest}
+	batchStats := batchStatsAtTest(t.cfg.BNBatchStatsAtTest, o.BNBatchStats, o.BNBatchStatsSet)
+	if hasBatchNorm(m) {
+		mode := "running statistics (PyTorch's model.eval())"
+		if batchStats {
+			mode = "each test batch's statistics (as a notebook that never calls model.eval())"
+		}
+		fmt.Fprintf(s.Err, "BatchNorm: %s\n", mode)
+	}
+	ev := &evaluate.Evaluator{Model: m, Device: dev, Classes: classes, BatchStatsAtTest: batchStats}
 	defer ev.Close()
 	metrics, err := ev.Evaluate(ctx, loader)
 	if err != nil {
 		return err
 	}
 	o.drawConfusion(metrics, s.Err)
+	if c, ok := oneClass(metrics); ok {
+		fmt.Fprintf(s.Err, "cnntrain: warning: the model predicts %q for every test image: it has not learned to tell the classes apart\n", c)
+	}
 	if o.JSON {
 		return writeJSON(s.Out, EvalReport{Checkpoint: o.Checkpoint, Model: m.Name, Dataset: data.Info.Name, Accuracy: metrics.Accuracy(), Metrics: metrics})
 	}
@@ -277,4 +296,43 @@ func writeConfusion(w io.Writer, m evaluate.Metrics) error {
 		fmt.Fprintln(tw, line)
 	}
 	return tw.Flush()
+}
+
+// hasBatchNorm says whether m keeps running statistics.
+func hasBatchNorm(m *models.Model) bool {
+	for _, p := range m.Params() {
+		if p.Kind == graph.Buffer {
+			return true
+		}
+	}
+	return false
+}
+
+// oneClass reports the class a model predicted for every image, if it did.
+func oneClass(m evaluate.Metrics) (string, bool) {
+	predicted := -1
+	for _, row := range m.Confusion {
+		for col, n := range row {
+			if n == 0 {
+				continue
+			}
+			if predicted >= 0 && predicted != col {
+				return "", false
+			}
+			predicted = col
+		}
+	}
+	if predicted < 0 || m.Total < 2 {
+		return "", false
+	}
+	return m.PerClass[predicted].Class, true
+}
+
+// batchStatsAtTest is the BatchNorm mode eval uses: an explicit flag wins
+// either way, else the run's own setting.
+func batchStatsAtTest(run, flag, flagSet bool) bool {
+	if flagSet {
+		return flag
+	}
+	return run || flag
 }

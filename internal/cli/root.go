@@ -137,8 +137,19 @@ func NewRootCommand(s Streams) *cobra.Command {
 		Use:   "cnntrain",
 		Short: "Train the classic convolutional networks of the course notebooks",
 		Long: `cnntrain trains and evaluates the networks of the classic deep-learning course
-notebooks (an MLP and a small CNN on MNIST, the pixel-shuffling experiment),
-numerically as PyTorch does, with checkpoints PyTorch can load.`,
+notebooks, numerically as PyTorch does, with checkpoints PyTorch can load:
+the MNIST MLP and CNN, the experiment that shuffles their pixels, the CIFAR-10
+LeNet, VGG11 and VGG16 with BatchNorm. It trains on an NVIDIA GPU when one
+works (--device) and on the CPU otherwise.
+
+Datasets are read from --data-dir, else $CNNTRAIN_DATA, else ./data, and
+downloaded from the official mirrors when missing (cnntrain datasets shows
+what is where).`,
+		Example: `  cnntrain train --model cnn --dataset mnist
+  cnntrain train --model vgg16 --dataset cifar10
+  cnntrain eval --checkpoint runs/cnn-mnist-20261126-231500
+  cnntrain shuffle-experiment --seeds 3
+  cnntrain models`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       Version(),
@@ -159,22 +170,30 @@ func Version() string {
 	if !ok {
 		return "unknown"
 	}
-	if v := info.Main.Version; v != "" && v != "(devel)" {
-		return v
+	v := info.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
 	}
-	rev, dirty := "", ""
+	var rev, at, dirty string
 	for _, s := range info.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			rev = s.Value
+			rev = s.Value[:min(12, len(s.Value))]
+		case "vcs.time":
+			at = s.Value
 		case "vcs.modified":
 			if s.Value == "true" {
 				dirty = "-dirty"
 			}
 		}
 	}
-	if rev == "" {
-		return "devel"
+	var parts []string
+	if rev != "" {
+		parts = append(parts, "git "+rev+dirty)
 	}
-	return "devel-" + rev[:min(12, len(rev))] + dirty
+	if at != "" {
+		parts = append(parts, at)
+	}
+	parts = append(parts, info.GoVersion)
+	return v + " (" + strings.Join(parts, ", ") + ")"
 }

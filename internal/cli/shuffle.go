@@ -38,17 +38,22 @@ type ShuffleRow struct {
 
 // ShuffleStats summarises a row over seeds.
 type ShuffleStats struct {
-	PlainMean, PlainStd, PlainMedian          float64
-	PermutedMean, PermutedStd, PermutedMedian float64
-	Change                                    float64 // PermutedMean − PlainMean
+	PlainMean      float64 `json:"plain_mean"`
+	PlainStd       float64 `json:"plain_std"`
+	PlainMedian    float64 `json:"plain_median"`
+	PermutedMean   float64 `json:"permuted_mean"`
+	PermutedStd    float64 `json:"permuted_std"`
+	PermutedMedian float64 `json:"permuted_median"`
+	Change         float64 `json:"change"` // PermutedMean − PlainMean
 }
 
 // ShuffleReport is what shuffle-experiment prints with --json.
 type ShuffleReport struct {
-	Dataset string        `json:"dataset"`
-	Seeds   []uint64      `json:"seeds"`
-	Config  config.Config `json:"config"`
-	Rows    []ShuffleRow  `json:"rows"`
+	Dataset string   `json:"dataset"`
+	Seeds   []uint64 `json:"seeds"`
+	// Config holds the settings both models share; each row names its model.
+	Config config.Config `json:"config"`
+	Rows   []ShuffleRow  `json:"rows"`
 }
 
 func newShuffleCommand(s Streams) *cobra.Command {
@@ -105,6 +110,7 @@ func RunShuffle(ctx context.Context, o *ShuffleOptions, s Streams) error {
 		return err
 	}
 	report := ShuffleReport{Dataset: base.Dataset, Config: base}
+	report.Config.Model = "" // the rows name theirs
 	rows := make([]ShuffleRow, len(shuffleModels))
 	var speed = make([]float64, len(shuffleModels))
 	for i := range o.Seeds {

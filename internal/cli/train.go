@@ -149,9 +149,21 @@ func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
 	fmt.Fprintf(progress, "Trained %d images in %.1f s (%.0f images/s). Saved to %s\n",
 		res.Throughput.Images, res.Throughput.Duration.Seconds(), res.Throughput.ImagesPerSecond(), folder.Dir)
 	if opts.JSON {
-		return writeJSON(s.Out, res.Info())
+		// What was saved, read back: the same checkpoint.json, with its path.
+		info, _, err := checkpoint.LoadRunInfo(folder.Dir)
+		if err != nil {
+			return err
+		}
+		return writeJSON(s.Out, TrainReport{Run: folder.Dir, RunInfo: info})
 	}
 	return nil
+}
+
+// TrainReport is what train prints with --json: the run folder and its
+// checkpoint.json.
+type TrainReport struct {
+	Run string `json:"run"`
+	checkpoint.RunInfo
 }
 
 // writeHeader prints what a run is about to do, on one screen.

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,5 +160,22 @@ func TestSignals(t *testing.T) {
 			t.Errorf("a second Ctrl-C exits %d, want 130", code)
 		}
 		stop()
+	}
+}
+
+// train --json prints the run's checkpoint.json as saved, with the folder.
+func TestTrainJSONIsTheSavedCheckpoint(t *testing.T) {
+	data := fakeMNIST(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	code, out, errs := run(t, quickTrain(data, "--run-dir", dir, "--json")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r TrainReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Run != dir || r.Format == "" || r.Created == "" || r.Weights != "model.safetensors" || r.Metrics == nil {
+		t.Errorf("report %+v", r)
 	}
 }

@@ -25,7 +25,7 @@ import (
 // a run can be rebuilt and repeated; `cnntrain train --config` reads the same
 // keys.
 type Config struct {
-	Model         string  `yaml:"model" json:"model"`
+	Model         string  `yaml:"model" json:"model,omitempty"`
 	Dataset       string  `yaml:"dataset" json:"dataset"`
 	Epochs        int     `yaml:"epochs" json:"epochs"`
 	BatchSize     int     `yaml:"batch_size" json:"batch_size"`

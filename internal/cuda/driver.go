@@ -13,29 +13,29 @@ type result int32
 type driver struct {
 	lib Library
 
-	cuInit                      func(flags uint32) result
-	cuDriverGetVersion          func(version *int32) result
-	cuGetErrorName              func(r result, name **byte) result
-	cuGetErrorString            func(r result, str **byte) result
-	cuDeviceGetCount            func(count *int32) result
-	cuDeviceGet                 func(dev *int32, ordinal int32) result
-	cuDeviceGetName             func(name *byte, length int32, dev int32) result
-	cuDeviceTotalMem            func(bytes *uint64, dev int32) result
-	cuDeviceGetAttribute        func(value *int32, attr int32, dev int32) result
-	cuDevicePrimaryCtxRetain    func(ctx *uintptr, dev int32) result
-	cuDevicePrimaryCtxRelease   func(dev int32) result
-	cuCtxSetCurrent             func(ctx uintptr) result
-	cuCtxSynchronize            func() result
-	cuMemAlloc                  func(ptr *uint64, bytes uint64) result
-	cuMemFree                   func(ptr uint64) result
-	cuMemcpyHtoD                func(dst uint64, src unsafe.Pointer, bytes uint64) result
-	cuMemcpyDtoH                func(dst unsafe.Pointer, src uint64, bytes uint64) result
-	cuMemcpyDtoD                func(dst, src uint64, bytes uint64) result
-	cuMemsetD32                 func(dst uint64, value uint32, n uint64) result
-	cuModuleLoadData            func(module *uintptr, image *byte) result
-	cuModuleUnload              func(module uintptr) result
-	cuModuleGetFunction         func(fn *uintptr, module uintptr, name *byte) result
-	cuLaunchKernel              func(fn uintptr, gx, gy, gz, bx, by, bz, shared uint32, stream uintptr, params *unsafe.Pointer, extra *unsafe.Pointer) result
+	cuInit                    func(flags uint32) result
+	cuDriverGetVersion        func(version *int32) result
+	cuGetErrorName            func(r result, name **byte) result
+	cuGetErrorString          func(r result, str **byte) result
+	cuDeviceGetCount          func(count *int32) result
+	cuDeviceGet               func(dev *int32, ordinal int32) result
+	cuDeviceGetName           func(name *byte, length int32, dev int32) result
+	cuDeviceTotalMem          func(bytes *uint64, dev int32) result
+	cuDeviceGetAttribute      func(value *int32, attr int32, dev int32) result
+	cuDevicePrimaryCtxRetain  func(ctx *uintptr, dev int32) result
+	cuDevicePrimaryCtxRelease func(dev int32) result
+	cuCtxSetCurrent           func(ctx uintptr) result
+	cuCtxSynchronize          func() result
+	cuMemAlloc                func(ptr *uint64, bytes uint64) result
+	cuMemFree                 func(ptr uint64) result
+	cuMemcpyHtoD              func(dst uint64, src unsafe.Pointer, bytes uint64) result
+	cuMemcpyDtoH              func(dst unsafe.Pointer, src uint64, bytes uint64) result
+	cuMemcpyDtoD              func(dst, src uint64, bytes uint64) result
+	cuMemsetD32               func(dst uint64, value uint32, n uint64) result
+	cuModuleLoadData          func(module *uintptr, image *byte) result
+	cuModuleUnload            func(module uintptr) result
+	cuModuleGetFunction       func(fn *uintptr, module uintptr, name *byte) result
+	cuLaunchKernel            func(fn uintptr, gx, gy, gz, bx, by, bz, shared uint32, stream uintptr, params *unsafe.Pointer, extra *unsafe.Pointer) result
 }
 
 // Device attributes (CUdevice_attribute).

@@ -10,9 +10,9 @@ import (
 // (8 bytes), an int or float (the low 4 bytes) or a double.
 type arg uint64
 
-func i32(v int) arg       { return arg(uint32(int32(v))) }
-func f32(v float32) arg   { return arg(math.Float32bits(v)) }
-func f64(v float64) arg   { return arg(math.Float64bits(v)) }
+func i32(v int) arg     { return arg(uint32(int32(v))) }
+func f32(v float32) arg { return arg(math.Float32bits(v)) }
+func f64(v float64) arg { return arg(math.Float64bits(v)) }
 
 // launchArgs is the backend's reusable argument block: cuLaunchKernel takes
 // an array of pointers to the argument values, and keeping both arrays in

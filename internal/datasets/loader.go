@@ -453,10 +453,14 @@ func (l *Loader) takeBuffers() *epochBuffers {
 	if l.augment {
 		buf.scratch = make([]uint8, l.chw)
 	}
+	// No batch holds more than the split: a batch size beyond it (1e7, say)
+	// gives one batch of everything, as a PyTorch DataLoader does, not a
+	// buffer the machine cannot allocate.
+	per := min(l.cfg.BatchSize, l.split.N)
 	for i := range buf.slots {
 		buf.slots[i] = &slot{
-			images: make([]float32, l.cfg.BatchSize*l.chw),
-			labels: make([]uint8, l.cfg.BatchSize),
+			images: make([]float32, per*l.chw),
+			labels: make([]uint8, per),
 		}
 	}
 	return buf

@@ -334,3 +334,24 @@ func TestNewLoaderRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// A batch size beyond the split gives one batch of the whole split, and the
+// loader's buffers are sized to the split, not to the batch size asked for
+// (10 million images would not fit in memory).
+func TestHugeBatchSizeIsClampedToTheData(t *testing.T) {
+	s := fakeSplit(7, 3, 4, 4)
+	l, err := NewLoader(s, LoaderConfig{BatchSize: 10_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for b := range l.Epoch(0) {
+		n++
+		if b.Size != 7 || cap(b.Images) > 7*3*4*4 || len(b.Labels) != 7 {
+			t.Errorf("batch of %d images, buffer of %d values", b.Size, cap(b.Images))
+		}
+	}
+	if n != 1 || l.NumBatches() != 1 {
+		t.Errorf("%d batches (NumBatches %d), want 1", n, l.NumBatches())
+	}
+}

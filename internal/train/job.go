@@ -64,6 +64,9 @@ func Prepare(cfg config.Config, data Data) (*Prepared, error) {
 		sub := *trainSplit
 		sub.N, sub.Images, sub.Labels = n, sub.Images[:n*sub.ImageSize()], sub.Labels[:n]
 		trainSplit = &sub
+	} else if n > 0 {
+		// A subset as large as the set is the whole set: record what ran.
+		p.Config.TrainSubset = 0
 	}
 	if p.Train, err = datasets.NewLoader(trainSplit, trainCfg); err != nil {
 		return nil, err

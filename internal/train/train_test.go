@@ -242,3 +242,15 @@ func TestDivergenceIsReported(t *testing.T) {
 		t.Errorf("a sane learning rate: %v", err)
 	}
 }
+
+// A --train-subset beyond the training set trains on all of it, and the run
+// records that rather than the number typed.
+func TestTrainSubsetBeyondTheSetIsRecordedAsAll(t *testing.T) {
+	p, err := Prepare(config.Config{Model: "mlp", Dataset: "toy", Optimizer: "sgd", Epochs: 1, BatchSize: 16, TestBatchSize: 64, LR: 0.01, Seed: 1, TrainSubset: 1_000_000}, toyData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Config.TrainSubset != 0 || p.Train.NumSamples() != toyData.Train.N {
+		t.Errorf("recorded subset %d, training on %d of %d", p.Config.TrainSubset, p.Train.NumSamples(), toyData.Train.N)
+	}
+}

@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"fmt"
 	"github.com/cnntrain/cnntrain/internal/graph"
 )
 
@@ -27,7 +28,7 @@ func (c *Programs) Get(n int) (*Program, error) {
 	}
 	p, err := Compile(c.Device, net)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("a batch of %d images: %w (try a smaller batch size)", n, err)
 	}
 	if c.progs == nil {
 		c.progs = map[int]*Program{}

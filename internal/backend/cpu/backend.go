@@ -7,7 +7,10 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	"github.com/cnntrain/cnntrain/internal/backend"
@@ -41,7 +44,27 @@ func (*Backend) Alloc(n int) (backend.Buffer, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("cpu: cannot allocate %d elements", n)
 	}
+	// Go cannot recover from running out of memory, so an allocation the
+	// machine cannot hold is refused while it can still be reported.
+	if avail, ok := availableMemory(); ok && uint64(n)*4 > avail {
+		return nil, fmt.Errorf("cpu: %.2f GB needed, %.2f GB of memory available", float64(n)*4/1e9, float64(avail)/1e9)
+	}
 	return &Buffer{data: make([]float32, n)}, nil
+}
+
+// availableMemory is MemAvailable of /proc/meminfo, where there is one.
+func availableMemory() (uint64, bool) {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb * 1024, err == nil
+		}
+	}
+	return 0, false
 }
 
 func (*Backend) Slice(b backend.Buffer, off, n int) backend.Buffer {
