@@ -67,6 +67,8 @@ type RunInfo struct {
 	OptimizerState string `json:"optimizer_state,omitempty"`
 	Created        string `json:"created"`
 	CnntrainBuild  string `json:"cnntrain_version,omitempty"`
+	// DataDir is the data folder the run read (absolute).
+	DataDir string `json:"data_dir,omitempty"`
 	// Status is one of the Status constants; folders of older versions have
 	// none and are finished.
 	Status string `json:"status,omitempty"`

@@ -46,17 +46,17 @@ func (c *configFlags) addFlags(fs *pflag.FlagSet, omit ...string) {
 	add("model", func(n string) { fs.StringVar(&v.Model, n, "mlp", "model: "+strings.Join(modelNames(), ", ")) })
 	add("dataset", func(n string) { fs.StringVar(&v.Dataset, n, "mnist", "dataset: "+strings.Join(datasetNames(), ", ")) })
 	add("epochs", func(n string) {
-		fs.IntVar(&v.Epochs, n, 0, "passes over the training set (notebook: 1 for MNIST, 10 for CIFAR-10)")
+		fs.IntVar(&v.Epochs, n, 0, "passes over the training set (default: the notebook preset; cnntrain models lists them)")
 	})
-	add("batch_size", func(n string) { fs.IntVar(&v.BatchSize, n, 0, "training minibatch size (notebook: 64; 128 for VGG)") })
+	add("batch_size", func(n string) { fs.IntVar(&v.BatchSize, n, 0, "training minibatch size (default: the notebook preset)") })
 	add("test_batch_size", func(n string) {
-		fs.IntVar(&v.TestBatchSize, n, 0, "evaluation batch size (notebook: 1000 MNIST, 8 LeNet, 128 VGG)")
+		fs.IntVar(&v.TestBatchSize, n, 0, "evaluation batch size (default: the notebook preset)")
 	})
 	add("optimizer", func(n string) {
-		fs.StringVar(&v.Optimizer, n, "", "sgd or adam (notebook: sgd for MNIST, adam for CIFAR-10)")
+		fs.StringVar(&v.Optimizer, n, "", "sgd or adam (default: the notebook preset)")
 	})
-	add("lr", func(n string) { fs.Float64Var(&v.LR, n, 0, "learning rate (notebook: 0.01 sgd, 0.001 adam)") })
-	add("momentum", func(n string) { fs.Float64Var(&v.Momentum, n, 0, "SGD momentum (notebook: 0.5)") })
+	add("lr", func(n string) { fs.Float64Var(&v.LR, n, 0, "learning rate (default: the notebook preset)") })
+	add("momentum", func(n string) { fs.Float64Var(&v.Momentum, n, 0, "SGD momentum (default: the notebook preset)") })
 	add("weight_decay", func(n string) { fs.Float64Var(&v.WeightDecay, n, 0, "L2 penalty added to the gradient") })
 	add("seed", func(n string) {
 		fs.Uint64Var(&v.Seed, n, 0, "seed of the initial weights, minibatch order and augmentation")

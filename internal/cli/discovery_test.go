@@ -220,3 +220,33 @@ func TestEvalBatchNormModeFollowsAnExplicitFlag(t *testing.T) {
 		}
 	}
 }
+
+// Help shows flags in groups, booleans as plain --flags, and no model
+// remarks where the command does not train that model.
+func TestHelpReadsWell(t *testing.T) {
+	code, out, _ := run(t, "train", "--help")
+	for _, want := range []string{"Model flags:", "Data flags:", "Optimization flags:", "Device flags:", "Output flags:", "      --json   "} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("train --help lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "[=true|false]") {
+		t.Error("booleans render as --flag[=true|false]")
+	}
+	_, out, _ = run(t, "shuffle-experiment", "--help")
+	for _, not := range []string{"VGG", "LeNet", "vgg"} {
+		if strings.Contains(out, not) {
+			t.Errorf("shuffle-experiment --help mentions %s", not)
+		}
+	}
+	_, out, _ = run(t, "--help")
+	for _, want := range []string{"MNIST MLP and CNN", "VGG11 and VGG16", "$CNNTRAIN_DATA", "cnntrain models"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cnntrain --help lacks %q", want)
+		}
+	}
+	_, _, errs := run(t, "bogus")
+	if strings.Contains(errs, "cnntrain  --help") {
+		t.Errorf("doubled space: %q", errs)
+	}
+}

@@ -101,6 +101,7 @@ type evalTarget struct {
 	cfg       config.Config
 	normalize *datasets.Normalize // nil: the dataset's default
 	weights   string
+	dataDir   string // the run's data folder, "" if unknown
 }
 
 func (o *EvalOptions) resolve() (evalTarget, error) {
@@ -141,7 +142,7 @@ func (o *EvalOptions) resolve() (evalTarget, error) {
 		weights = o.Checkpoint
 	}
 	norm := &datasets.Normalize{Mean: info.Normalize.Mean, Std: info.Normalize.Std}
-	return evalTarget{cfg: info.Config, normalize: norm, weights: weights}, nil
+	return evalTarget{cfg: info.Config, normalize: norm, weights: weights, dataDir: info.DataDir}, nil
 }
 
 func (o *EvalOptions) bareTarget() (evalTarget, error) {
@@ -188,6 +189,13 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 	t, err := o.resolve()
 	if err != nil {
 		return err
+	}
+	// Without --data-dir or $CNNTRAIN_DATA, the folder the run read, if it
+	// is still there.
+	if o.Data.DataDir == "" && os.Getenv("CNNTRAIN_DATA") == "" && t.dataDir != "" {
+		if st, err := os.Stat(t.dataDir); err == nil && st.IsDir() {
+			o.Data.DataDir = t.dataDir
+		}
 	}
 	data, err := o.Data.load(ctx, t.cfg.Dataset, s.Err)
 	if err != nil {

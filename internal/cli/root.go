@@ -156,6 +156,7 @@ what is where).`,
 	}
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
+	root.SetUsageTemplate(usageTemplate)
 	// Flag parsing errors are usage errors.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newTrainCommand(s), newEvalCommand(s), newShuffleCommand(s), newModelsCommand(s), newDatasetsCommand(s), newDevicesCommand(s), newPlotCommand(s))

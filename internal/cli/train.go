@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -119,7 +120,8 @@ func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
 	if opts.JSON {
 		results = s.Err
 	}
-	logs := train.Logs{Folder: folder, CheckpointEvery: opts.CheckpointEvery, Build: Version(), AfterSave: drawLoss(folder.Dir, s.Err)}
+	logs := train.Logs{Folder: folder, CheckpointEvery: opts.CheckpointEvery, Build: Version(), AfterSave: drawLoss(folder.Dir, s.Err),
+		DataDir: absPath(datasets.ResolveDataDir(opts.Data.DataDir))}
 	var bars *progressBars
 	switch {
 	case opts.Quiet:
@@ -273,4 +275,12 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// absPath is path made absolute where that is possible.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }

@@ -179,3 +179,18 @@ func TestTrainJSONIsTheSavedCheckpoint(t *testing.T) {
 		t.Errorf("report %+v", r)
 	}
 }
+
+// eval finds the test set in the folder the run read, without --data-dir.
+func TestEvalRemembersTheRunsDataFolder(t *testing.T) {
+	data := fakeMNIST(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	if code, _, errs := run(t, quickTrain(data, "--run-dir", dir)...); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, errs)
+	}
+	t.Setenv("CNNTRAIN_DATA", "")
+	t.Chdir(t.TempDir()) // no ./data here
+	code, out, errs := run(t, "eval", "--checkpoint", dir, "--no-download", "--plot", "none")
+	if code != 0 || !strings.Contains(out, "Test set: Average loss") {
+		t.Errorf("eval without --data-dir: exit %d: %s", code, errs)
+	}
+}

@@ -55,6 +55,15 @@ type Info struct {
 	Preset Preset
 }
 
+// NotebookClasses are the class names the notebooks print: ShortClasses
+// where set, else Classes.
+func (i Info) NotebookClasses() []string {
+	if i.ShortClasses != nil {
+		return i.ShortClasses
+	}
+	return i.Classes
+}
+
 // Preset is a notebook's training setup and the way it reports.
 type Preset struct {
 	Epochs, BatchSize, TestBatchSize int

@@ -101,8 +101,10 @@
 // optionally with a fixed pixel permutation (permuted MNIST, see [Permutation])
 // and training augmentation. [Loader.Epoch] returns an iterator; a goroutine
 // prepares the next batches while the caller trains on the current one. The
-// order of every epoch follows from (Seed, epoch) alone, so a run can be
-// repeated or resumed at any epoch. A [Batch] and its slices are reused: they
+// order of every epoch follows from (Seed, epoch) alone, so a run repeats;
+// [Loader.From] continues an epoch from a [Position] (the augmentation
+// stream's state included), which is how a stopped run resumes at any
+// minibatch. A [Batch] and its slices are reused: they
 // stay valid only until the next batch is requested.
 //
 // # Augmentation

@@ -220,7 +220,7 @@ func fetchURL(ctx context.Context, client *http.Client, u, wantMD5 string, prog 
 	h := md5.New()
 	prog.start(label, resp.ContentLength)
 	err = store(func(w io.Writer) error {
-		if _, err := io.Copy(io.MultiWriter(w, h, prog), resp.Body); err != nil {
+		if _, err := io.Copy(io.MultiWriter(w, h, prog), bodyReader{resp.Body}); err != nil {
 			return err
 		}
 		if got := hex.EncodeToString(h.Sum(nil)); got != wantMD5 {
@@ -235,10 +235,34 @@ func fetchURL(ctx context.Context, client *http.Client, u, wantMD5 string, prog 
 		if merr, ok := errors.AsType[*md5Error](err); ok {
 			return merr
 		}
+		// A connection that breaks is the network's fault, not a write error.
+		if berr, ok := errors.AsType[*bodyError](err); ok {
+			if resp.ContentLength > 0 {
+				return fmt.Errorf("the download broke off after %s of %s: %w", formatBytes(prog.done), formatBytes(resp.ContentLength), berr.err)
+			}
+			return fmt.Errorf("the download broke off after %s: %w", formatBytes(prog.done), berr.err)
+		}
 		return err
 	}
 	prog.finish(fmt.Sprintf("%s: downloaded %s from %s, MD5 ok", label, formatBytes(prog.done), u))
 	return nil
+}
+
+// bodyReader marks the errors of reading a response, so that they are not
+// mistaken for errors of writing the file.
+type bodyReader struct{ r io.Reader }
+
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+func (b bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &bodyError{err}
+	}
+	return n, err
 }
 
 type md5Error struct{ got, want string }

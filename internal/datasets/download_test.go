@@ -289,3 +289,31 @@ func TestMirrorTable(t *testing.T) {
 		t.Errorf("cifar10 archive %s, %+v, folder %s", got, c.archive, c.dir)
 	}
 }
+
+// A download the server cuts short is reported as such, not as a failure
+// to write the file.
+func TestCutDownloadIsNotAWriteError(t *testing.T) {
+	useTinyDataset(t)
+	cut := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100000")
+		w.Write(make([]byte, 1000)) // then the handler returns: the connection ends early
+	}))
+	defer cut.Close()
+	_, _, err := Load(context.Background(), "tiny", t.TempDir(), LoadOptions{Download: true, Mirrors: []string{cut.URL + "/"}})
+	if err == nil || !strings.Contains(err.Error(), "the download broke off after 1.0 kB of 100.0 kB") || strings.Contains(err.Error(), "write ") {
+		t.Errorf("got %v", err)
+	}
+}
+
+// A folder where a data file should be is named as such, not "missing".
+func TestFolderInPlaceOfAFile(t *testing.T) {
+	useTinyDataset(t)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "tiny", trainImagesIDX), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := Load(context.Background(), "tiny", dir, LoadOptions{})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "is a folder, not the data file") || strings.Contains(err.Error(), "missing") {
+		t.Errorf("got %v", err)
+	}
+}

@@ -38,6 +38,24 @@ func Permutation(seed uint64, n int) []int {
 	return p
 }
 
+// PermuteImage writes the image src (C planes of len(perm) bytes) into dst
+// with its pixels moved as a Loader with that Permute moves them before
+// normalizing: dst[p] = src[perm[p]] in every channel. It is how cnntrain
+// shows what a permuted run sees.
+func PermuteImage(dst, src []uint8, perm []int) error {
+	hw := len(perm)
+	if hw == 0 || len(src)%hw != 0 || len(dst) != len(src) {
+		return fmt.Errorf("permute image: %d bytes into %d with a permutation of %d pixels", len(src), len(dst), hw)
+	}
+	for c := 0; c < len(src); c += hw {
+		in, out := src[c:c+hw], dst[c:c+hw]
+		for p, q := range perm {
+			out[p] = in[q]
+		}
+	}
+	return nil
+}
+
 // shuffle is Fisher-Yates driven by src.
 func shuffle(s []int, src *rand.PCG) {
 	for i := len(s) - 1; i > 0; i-- {

@@ -158,6 +158,47 @@ func TestPermutation(t *testing.T) {
 	}
 }
 
+// PermuteImage moves pixels exactly as the loader does: the permuted bytes,
+// loaded without a permutation, give the loader's permuted batches bit for
+// bit.
+func TestPermuteImageIsTheLoadersPermutation(t *testing.T) {
+	const n, c, h, w = 6, 3, 4, 5
+	s := fakeSplit(n, c, h, w)
+	perm := Permutation(4, h*w)
+	moved := *s
+	moved.Images = make([]uint8, len(s.Images))
+	chw := s.ImageSize()
+	for i := range n {
+		if err := PermuteImage(moved.Images[i*chw:(i+1)*chw], s.Images[i*chw:(i+1)*chw], perm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	norm := Normalize{Mean: []float32{0.1, 0.2, 0.3}, Std: []float32{0.5, 0.6, 0.7}}
+	permuting, err := NewLoader(s, LoaderConfig{BatchSize: n, Permute: perm, Normalize: norm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := NewLoader(&moved, LoaderConfig{BatchSize: n, Normalize: norm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []float32
+	for b := range permuting.Epoch(0) {
+		want = slices.Clone(b.Images)
+	}
+	for b := range plain.Epoch(0) {
+		if !slices.Equal(b.Images, want) {
+			t.Error("PermuteImage's bytes are not what the loader's permutation feeds the model")
+		}
+	}
+	if slices.Equal(moved.Images, s.Images) {
+		t.Error("PermuteImage left the pixels where they were")
+	}
+	if err := PermuteImage(make([]uint8, 7), make([]uint8, 7), perm); err == nil {
+		t.Error("an image of 7 bytes was permuted by a permutation of 20 pixels")
+	}
+}
+
 func TestLoaderNormalizeValues(t *testing.T) {
 	s := &Split{Name: "values", N: 1, C: 1, H: 1, W: 4, Images: []uint8{0, 1, 128, 255}, Labels: []uint8{0}}
 	l, err := NewLoader(s, LoaderConfig{BatchSize: 1, Normalize: Normalize{Mean: []float32{0.1307}, Std: []float32{0.3081}}})

@@ -86,7 +86,7 @@ func TestRoundTrip(t *testing.T) {
 			tensors: []Tensor{
 				{Name: "conv1.weight", DType: DTypeF32, Shape: []int{2, 1, 2, 2}, F32: []float32{1, 2, 3, 4, 5, 6, 7, 8}},
 				{Name: "bn1.num_batches_tracked", DType: DTypeI64, Shape: []int{}, I64: []int64{7}},
-				{Name: "fc.bias", DType: DTypeF32, Shape: []int{3}, F32: []float32{float32(math.NaN()), -0.0, 1}},
+				{Name: "fc.bias", DType: DTypeF32, Shape: []int{3}, F32: []float32{float32(math.NaN()), float32(math.Copysign(0, -1)), 1}}, // -0.0 in Go source is +0
 			}},
 	}
 	for _, tt := range tests {

@@ -26,6 +26,9 @@ type Logs struct {
 	CheckpointEvery int
 	// Build is cnntrain's version, recorded in checkpoint.json.
 	Build string
+	// DataDir is the absolute data folder the run read, recorded in
+	// checkpoint.json so that eval finds the test set again.
+	DataDir string
 	// AfterSave, when set, runs after every checkpoint (to draw loss.png).
 	AfterSave func() error
 	// Watch, when set, is told of every minibatch and evaluation (a
@@ -81,11 +84,7 @@ func (e *Interrupted) Unwrap() error { return e.Err }
 // to resume from (an *Interrupted error). The model's host values hold the
 // trained weights when it returns.
 func Run(ctx context.Context, p *Prepared, logs Logs) (*Result, error) {
-	classes := p.Info.Classes
-	if p.Info.ShortClasses != nil {
-		classes = p.Info.ShortClasses
-	}
-	evaluator := &evaluate.Evaluator{Model: p.Model, Device: p.Device, Classes: classes, BatchStatsAtTest: p.Config.BNBatchStatsAtTest}
+	evaluator := &evaluate.Evaluator{Model: p.Model, Device: p.Device, Classes: p.Info.NotebookClasses(), BatchStatsAtTest: p.Config.BNBatchStatsAtTest}
 	defer evaluator.Close()
 	report := config.Report(p.Config.Model, p.Config.Dataset)
 	eval := &EvalAfterEpochs{Evaluator: evaluator, Loader: p.Test, Every: 1}
@@ -295,6 +294,7 @@ func (r *recorder) info(status string) checkpoint.RunInfo {
 		TrainSeconds:  progress.TrainSeconds,
 		ImagesPerSec:  throughput.ImagesPerSecond(),
 		CnntrainBuild: r.logs.Build,
+		DataDir:       r.logs.DataDir,
 		Status:        status,
 		Progress:      &progress,
 		History:       slices.Clone(r.history),

@@ -111,7 +111,7 @@ func (r *kernelRun) backward(wrt int, dOut []float32) []float32 {
 // LayerParity compares every op, forward and backward, with PyTorch 1.13's
 // results in testdata/parity: for each layer an input, its parameters,
 // PyTorch's output, an upstream gradient and PyTorch's gradients of
-// (output·grad_output).sum(), within parity.Tol of each tensor's scale.
+// (output·grad_output).sum(), within parity.LayerTol of each tensor's scale.
 func LayerParity(t *testing.T, b backend.Backend) {
 	metaInt := func(fx parity.Fixture, key string) int {
 		var n int
@@ -166,17 +166,17 @@ func LayerParity(t *testing.T, b backend.Backend) {
 			if !shape.Equal(ops.Shape(wantShape)) && !(len(shape) == 0 && len(wantShape) == 0) {
 				t.Fatalf("output shape %v, PyTorch %v", shape, wantShape)
 			}
-			parity.ExpectClose(t, "output", r.forward(), want, parity.Tol)
+			parity.ExpectClose(t, "output", r.forward(), want, parity.LayerTol)
 			dOut := fx.Values(t, "grad_output")
 			for i, key := range tc.grads {
 				if key != "" {
-					parity.ExpectClose(t, key, r.backward(i, dOut), fx.Values(t, key), parity.Tol)
+					parity.ExpectClose(t, key, r.backward(i, dOut), fx.Values(t, key), parity.LayerTol)
 				}
 			}
 			if op.Kind == ops.BatchNorm2d {
 				// Forward updated the running statistics in place (its Updates).
 				for i, name := range []string{"running_mean", "running_var", "num_batches_tracked"} {
-					parity.ExpectClose(t, "after."+name, r.download(r.in[3+i]), fx.Values(t, "after."+name), parity.Tol)
+					parity.ExpectClose(t, "after."+name, r.download(r.in[3+i]), fx.Values(t, "after."+name), parity.LayerTol)
 				}
 			}
 		})
