@@ -72,12 +72,12 @@ func Open(ordinal int, opts Options) (*Backend, error) {
 	if err := d.check("cuCtxSetCurrent", d.cuCtxSetCurrent(b.ctx)); err != nil {
 		return nil, err
 	}
-	if err := d.check("cuModuleLoadData (JIT of the embedded PTX)", d.cuModuleLoadData(&b.module, cString(kernels.PTX))); err != nil {
+	if err := d.check("cuModuleLoadData (JIT of the embedded PTX)", d.cuModuleLoadData(&b.module, CString(kernels.PTX))); err != nil {
 		return nil, err
 	}
 	for _, name := range kernels.Names {
 		var fn uintptr
-		if err := d.check("cuModuleGetFunction "+name, d.cuModuleGetFunction(&fn, b.module, cString(name))); err != nil {
+		if err := d.check("cuModuleGetFunction "+name, d.cuModuleGetFunction(&fn, b.module, CString(name))); err != nil {
 			return nil, err
 		}
 		b.fns[name] = fn

@@ -89,10 +89,10 @@ func (d *driver) check(call string, r result) error {
 	name, text := "", ""
 	var p *byte
 	if d.cuGetErrorName != nil && d.cuGetErrorName(r, &p) == 0 && p != nil {
-		name = goString(p)
+		name = GoString(p)
 	}
 	if d.cuGetErrorString != nil && d.cuGetErrorString(r, &p) == 0 && p != nil {
-		text = goString(p)
+		text = GoString(p)
 	}
 	switch {
 	case name != "" && text != "":
@@ -103,8 +103,8 @@ func (d *driver) check(call string, r result) error {
 	return fmt.Errorf("%s: CUDA error %d", call, r)
 }
 
-// goString copies a NUL-terminated C string.
-func goString(p *byte) string {
+// GoString copies a NUL-terminated C string (also for cmd/ptxgen's NVRTC).
+func GoString(p *byte) string {
 	if p == nil {
 		return ""
 	}
@@ -115,8 +115,8 @@ func goString(p *byte) string {
 	return string(b)
 }
 
-// cString is s with a terminating NUL, for C.
-func cString(s string) *byte {
+// CString is s with a terminating NUL, for C.
+func CString(s string) *byte {
 	b := append([]byte(s), 0)
 	return &b[0]
 }

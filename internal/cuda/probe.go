@@ -124,7 +124,7 @@ func describe(d *driver, ordinal int) (GPU, error) {
 	if err := d.check("cuDeviceGetName", d.cuDeviceGetName(&name[0], int32(len(name)), dev)); err != nil {
 		return GPU{}, err
 	}
-	g.Name = goString(&name[0])
+	g.Name = GoString(&name[0])
 	if err := d.check("cuDeviceTotalMem", d.cuDeviceTotalMem(&g.MemoryBytes, dev)); err != nil {
 		return GPU{}, err
 	}

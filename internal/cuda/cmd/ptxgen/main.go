@@ -15,9 +15,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"unsafe"
 
 	"github.com/cnntrain/cnntrain/internal/atomicfile"
+	"github.com/cnntrain/cnntrain/internal/cuda"
 	"github.com/cnntrain/cnntrain/internal/cuda/kernels"
 	"github.com/ebitengine/purego"
 )
@@ -77,18 +77,18 @@ func run(lib, srcPath, outPath string) error {
 	n.version(&major, &minor)
 	check := func(call string, r int32) error {
 		if r != 0 {
-			return fmt.Errorf("%s: %s", call, cstr(n.errorString(r)))
+			return fmt.Errorf("%s: %s", call, cuda.GoString(n.errorString(r)))
 		}
 		return nil
 	}
 	var prog uintptr
-	if err := check("nvrtcCreateProgram", n.create(&prog, cbytes(string(source)), cbytes("kernels.cu"), 0, nil, nil)); err != nil {
+	if err := check("nvrtcCreateProgram", n.create(&prog, cuda.CString(string(source)), cuda.CString("kernels.cu"), 0, nil, nil)); err != nil {
 		return err
 	}
 	defer n.destroy(&prog)
 	opts := make([]*byte, len(kernels.PTXOptions))
 	for i, o := range kernels.PTXOptions {
-		opts[i] = cbytes(o)
+		opts[i] = cuda.CString(o)
 	}
 	compileErr := check("nvrtcCompileProgram", n.compile(prog, int32(len(opts)), &opts[0]))
 	var size uint64
@@ -117,21 +117,4 @@ func run(lib, srcPath, outPath string) error {
 	}
 	fmt.Fprintf(os.Stderr, "ptxgen: %s (%d bytes) from %s with NVRTC %d.%d\n", outPath, len(text), srcPath, major, minor)
 	return nil
-}
-
-// cbytes is s as a NUL-terminated C string.
-func cbytes(s string) *byte {
-	b := append([]byte(s), 0)
-	return &b[0]
-}
-
-func cstr(p *byte) string {
-	if p == nil {
-		return ""
-	}
-	var b []byte
-	for ptr := unsafe.Pointer(p); *(*byte)(ptr) != 0; ptr = unsafe.Add(ptr, 1) {
-		b = append(b, *(*byte)(ptr))
-	}
-	return string(b)
 }
