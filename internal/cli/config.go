@@ -48,7 +48,9 @@ func (c *configFlags) addFlags(fs *pflag.FlagSet, omit ...string) {
 	add("epochs", func(n string) {
 		fs.IntVar(&v.Epochs, n, 0, "passes over the training set (default: the notebook preset; cnntrain models lists them)")
 	})
-	add("batch_size", func(n string) { fs.IntVar(&v.BatchSize, n, 0, "training minibatch size (default: the notebook preset)") })
+	add("batch_size", func(n string) {
+		fs.IntVar(&v.BatchSize, n, 0, "training minibatch size (default: the notebook preset)")
+	})
 	add("test_batch_size", func(n string) {
 		fs.IntVar(&v.TestBatchSize, n, 0, "evaluation batch size (default: the notebook preset)")
 	})

@@ -22,12 +22,22 @@ func (o *dataOptions) addFlags(fs *pflag.FlagSet) {
 
 // load reads dataset name, downloading missing files unless told not to.
 func (o *dataOptions) load(ctx context.Context, name string, progress io.Writer) (train.Data, error) {
+	return o.read(ctx, name, progress, false)
+}
+
+// loadTest reads the test split of dataset name alone (Data.Train is nil):
+// evaluation needs neither the training files nor their download.
+func (o *dataOptions) loadTest(ctx context.Context, name string, progress io.Writer) (train.Data, error) {
+	return o.read(ctx, name, progress, true)
+}
+
+func (o *dataOptions) read(ctx context.Context, name string, progress io.Writer, testOnly bool) (train.Data, error) {
 	info, err := datasets.Lookup(name)
 	if err != nil {
 		return train.Data{}, err
 	}
 	dir := datasets.ResolveDataDir(o.DataDir)
-	tr, te, err := datasets.Load(ctx, name, dir, datasets.LoadOptions{Download: !o.NoDownload, Progress: progress})
+	tr, te, err := datasets.Load(ctx, name, dir, datasets.LoadOptions{Download: !o.NoDownload, Progress: progress, TestOnly: testOnly})
 	if err != nil {
 		return train.Data{}, err // datasets' errors name the dataset and file
 	}

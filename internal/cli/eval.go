@@ -46,8 +46,11 @@ type EvalOptions struct {
 	// Device is where to evaluate: auto, cpu, cuda or cuda:N.
 	Device string
 	// Plot is where to draw the confusion matrix: "" beside the
-	// checkpoint, "none" nowhere.
+	// checkpoint, "none" nowhere. predictions.png goes beside it.
 	Plot string
+	// Show draws the first Show test images with their true and predicted
+	// classes and prints both rows of classes, as the notebooks do.
+	Show int
 }
 
 // EvalReport is what eval prints with --json.
@@ -67,10 +70,14 @@ func newEvalCommand(s Streams) *cobra.Command {
 		Long: `Rebuilds the model of a run folder (or of a checkpoint.json or model.safetensors
 in one), reapplies its normalization and pixel permutation, and prints the test
 loss, accuracy, per-class accuracy and the confusion matrix (rows: true class,
-columns: predicted), which it also draws as confusion.png. A bare state_dict
-(safetensors, such as one saved from PyTorch) needs --model and --dataset.`,
+columns: predicted), which it also draws as confusion.png. --show N draws the
+first N test images with their true and predicted classes (mistakes in red)
+into predictions.png beside it and prints the notebooks' two rows of classes
+(GroundTruth, Predicted). A bare state_dict (safetensors, such as one saved
+from PyTorch) needs --model and --dataset.`,
 		Example: `  cnntrain eval --checkpoint runs/cnn-mnist-20261126-101500
   cnntrain eval --checkpoint runs/cnn-mnist-20261126-101500 --json
+  cnntrain eval --checkpoint runs/cnn-cifar10-20261127-001500 --show 8
   cnntrain eval --checkpoint from_pytorch.safetensors --model cnn --dataset mnist`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -92,6 +99,7 @@ columns: predicted), which it also draws as confusion.png. A bare state_dict
 	f.Uint64Var(&opts.PermutationSeed, "permutation-seed", 0, "bare state_dict only: seed of that permutation")
 	f.StringVar(&opts.Device, "device", "auto", "where to evaluate: auto (a working GPU, else the CPU), cpu, cuda or cuda:N")
 	f.StringVar(&opts.Plot, "plot", "", "where to draw the confusion matrix (default: confusion.png beside the checkpoint; none: nowhere)")
+	f.IntVar(&opts.Show, "show", 0, fmt.Sprintf("draw the first N test images with their true and predicted classes into predictions.png beside the confusion matrix and print both rows of classes (at most %d; the notebooks show 8)", plots.MaxGridImages))
 	opts.Data.addFlags(f)
 	return cmd
 }
@@ -186,6 +194,9 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 	if o.BatchSize < 0 {
 		return usagef("--batch-size must be at least 1, got %d", o.BatchSize)
 	}
+	if o.Show < 0 || o.Show > plots.MaxGridImages {
+		return usagef("--show must be from 0 to %d, got %d", plots.MaxGridImages, o.Show)
+	}
 	t, err := o.resolve()
 	if err != nil {
 		return err
@@ -197,7 +208,7 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 			o.Data.DataDir = t.dataDir
 		}
 	}
-	data, err := o.Data.load(ctx, t.cfg.Dataset, s.Err)
+	data, err := o.Data.loadTest(ctx, t.cfg.Dataset, s.Err)
 	if err != nil {
 		return err
 	}
@@ -223,10 +234,7 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
-	classes := data.Info.Classes
-	if data.Info.ShortClasses != nil {
-		classes = data.Info.ShortClasses
-	}
+	classes := data.Info.NotebookClasses()
 	choice, err := device.Open(o.Device, device.Options{})
 	if err != nil {
 		return err
@@ -244,18 +252,22 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 		}
 		fmt.Fprintf(s.Err, "BatchNorm: %s\n", mode)
 	}
-	ev := &evaluate.Evaluator{Model: m, Device: dev, Classes: classes, BatchStatsAtTest: batchStats}
+	ev := &evaluate.Evaluator{Model: m, Device: dev, Classes: classes, BatchStatsAtTest: batchStats, Keep: o.Show}
 	defer ev.Close()
 	metrics, err := ev.Evaluate(ctx, loader)
 	if err != nil {
 		return err
 	}
 	o.drawConfusion(metrics, s.Err)
+	o.drawPredictions(data.Test, classes, metrics, s.Err)
 	if c, ok := oneClass(metrics); ok {
 		fmt.Fprintf(s.Err, "cnntrain: warning: the model predicts %q for every test image: it has not learned to tell the classes apart\n", c)
 	}
 	if o.JSON {
 		return writeJSON(s.Out, EvalReport{Checkpoint: o.Checkpoint, Model: m.Name, Dataset: data.Info.Name, Accuracy: metrics.Accuracy(), Metrics: metrics})
+	}
+	if len(metrics.Predictions) > 0 {
+		writePredictionRows(s.Out, classes, metrics.Predictions)
 	}
 	fmt.Fprintf(s.Out, "Test set: Average loss: %.4f, Accuracy: %d/%d (%.0f%%)\n", metrics.Loss, metrics.Correct, metrics.Total, metrics.Accuracy())
 	for _, c := range metrics.PerClass {
@@ -265,25 +277,84 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 	return writeConfusion(s.Out, metrics)
 }
 
-// drawConfusion writes the confusion matrix's picture; a failure is
-// reported, not fatal, since the results are printed anyway.
-func (o *EvalOptions) drawConfusion(m evaluate.Metrics, msgs io.Writer) {
-	path := o.Plot
-	switch path {
+// picturePath is where eval draws picture name: beside the checkpoint,
+// or beside the confusion matrix --plot names (which is that file), or
+// nowhere ("") with --plot none.
+func (o *EvalOptions) picturePath(name string) string {
+	switch o.Plot {
 	case "none":
-		return
+		return ""
 	case "":
 		dir := o.Checkpoint
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			dir = filepath.Dir(dir)
 		}
-		path = filepath.Join(dir, ConfusionPicture)
+		return filepath.Join(dir, name)
 	}
-	if err := plots.WriteConfusion(path, confusionTitle(o.Checkpoint, m.Accuracy()), classNames(m.PerClass), m.Confusion); err != nil {
+	if name == ConfusionPicture {
+		return o.Plot
+	}
+	return filepath.Join(filepath.Dir(o.Plot), name)
+}
+
+// drawConfusion writes the confusion matrix's picture; a failure is
+// reported, not fatal, since the results are printed anyway.
+func (o *EvalOptions) drawConfusion(m evaluate.Metrics, msgs io.Writer) {
+	path := o.picturePath(ConfusionPicture)
+	if path == "" {
+		return
+	}
+	drawn(path, plots.WriteConfusion(path, confusionTitle(o.Checkpoint, m.Accuracy()), classNames(m.PerClass), m.Confusion), msgs)
+}
+
+// drawPredictions writes predictions.png, the first test images with
+// their true and predicted classes, from their raw pixels as stored (a
+// permuted run's images unpermuted, so that people can read them).
+func (o *EvalOptions) drawPredictions(test *datasets.Split, classes []string, m evaluate.Metrics, msgs io.Writer) {
+	path := o.picturePath(PredictionsPicture)
+	if path == "" || len(m.Predictions) == 0 {
+		return
+	}
+	drawn(path, plots.WriteGrid(path, predictionGrid(o.Checkpoint, test, classes, m.Predictions)), msgs)
+}
+
+// predictionGrid is predictions.png: test image i with its true and
+// predicted class under it, for each of ps.
+func predictionGrid(checkpoint string, test *datasets.Split, classes []string, ps []evaluate.Prediction) plots.Grid {
+	size := test.ImageSize()
+	panel := plots.Panel{Tiles: make([]plots.Tile, len(ps))}
+	wrong := 0
+	for i, p := range ps {
+		panel.Tiles[i] = plots.Tile{Pixels: test.Images[i*size : (i+1)*size], Wrong: p.Predicted != p.Label,
+			Lines: []string{"true: " + className(classes, p.Label), "pred: " + className(classes, p.Predicted)}}
+		if p.Predicted != p.Label {
+			wrong++
+		}
+	}
+	title := fmt.Sprintf("%s: the first %d test images, %d wrong (red)", filepath.Base(filepath.Clean(checkpoint)), len(ps), wrong)
+	return plots.Grid{Title: title, C: test.C, H: test.H, W: test.W, Panels: []plots.Panel{panel}}
+}
+
+// drawn reports a picture written, or why not: a warning, since the
+// results are printed anyway.
+func drawn(path string, err error, msgs io.Writer) {
+	if err != nil {
 		fmt.Fprintf(msgs, "cnntrain: warning: %s not drawn: %v\n", path, err)
 		return
 	}
 	fmt.Fprintf(msgs, "Wrote %s\n", path)
+}
+
+// writePredictionRows prints the notebooks' two rows: print('GroundTruth: ',
+// ' '.join('%5s' % classes[labels[j]] ...)), then the same of the
+// predictions after 'Predicted: '.
+func writePredictionRows(w io.Writer, classes []string, ps []evaluate.Prediction) {
+	labels, predicted := make([]int, len(ps)), make([]int, len(ps))
+	for i, p := range ps {
+		labels[i], predicted[i] = p.Label, p.Predicted
+	}
+	fmt.Fprintln(w, "GroundTruth: ", labelRow(classes, labels))
+	fmt.Fprintln(w, "Predicted: ", labelRow(classes, predicted))
 }
 
 // writeConfusion prints the confusion matrix: a row per true class, a column

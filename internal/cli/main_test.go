@@ -23,6 +23,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// fakeMNISTLabel is the label of image i of either fake MNIST split.
+func fakeMNISTLabel(i int) int { return (i*7 + i/13) % 10 }
+
+// fakeMNISTPixel is pixel p (row-major) of image i of either fake MNIST
+// split: a pattern, brightened on the rows its label lights.
+func fakeMNISTPixel(i, p int) uint8 {
+	c := fakeMNISTLabel(i)
+	v := byte((i*31 + p*17) % 64)
+	if row := p / 28; row >= 2*c && row < 2*c+8 {
+		v += 160
+	}
+	return v
+}
+
 var (
 	fakeMNISTOnce sync.Once
 	fakeMNISTDir  string
@@ -45,21 +59,16 @@ func fakeMNIST(t *testing.T) string {
 			prefix string
 			n      int
 		}{{"train", 60000}, {"t10k", 10000}} {
-			images := binary.BigEndian.AppendUint32(nil, 0x803)
+			images := binary.BigEndian.AppendUint32(make([]byte, 0, 16+split.n*28*28), 0x803)
 			images = binary.BigEndian.AppendUint32(images, uint32(split.n))
 			images = binary.BigEndian.AppendUint32(images, 28)
 			images = binary.BigEndian.AppendUint32(images, 28)
 			labels := binary.BigEndian.AppendUint32(nil, 0x801)
 			labels = binary.BigEndian.AppendUint32(labels, uint32(split.n))
 			for i := range split.n {
-				c := (i*7 + i/13) % 10
-				labels = append(labels, byte(c))
+				labels = append(labels, byte(fakeMNISTLabel(i)))
 				for p := range 28 * 28 {
-					v := byte((i*31 + p*17) % 64)
-					if row := p / 28; row >= 2*c && row < 2*c+8 {
-						v += 160
-					}
-					images = append(images, v)
+					images = append(images, fakeMNISTPixel(i, p))
 				}
 			}
 			if fakeMNISTErr = os.MkdirAll(dir, 0o755); fakeMNISTErr != nil {

@@ -15,8 +15,10 @@ import (
 
 // Picture file names.
 const (
-	LossPicture      = "loss.png"
-	ConfusionPicture = "confusion.png"
+	LossPicture        = "loss.png"
+	ConfusionPicture   = "confusion.png"
+	SamplesPicture     = "samples.png"
+	PredictionsPicture = "predictions.png"
 )
 
 // PlotOptions are the flags of `cnntrain plot`.

@@ -149,6 +149,7 @@ what is where).`,
   cnntrain train --model vgg16 --dataset cifar10
   cnntrain eval --checkpoint runs/cnn-mnist-20261126-231500
   cnntrain shuffle-experiment --seeds 3
+  cnntrain show --shuffle-pixels
   cnntrain models`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -159,7 +160,7 @@ what is where).`,
 	root.SetUsageTemplate(usageTemplate)
 	// Flag parsing errors are usage errors.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newTrainCommand(s), newEvalCommand(s), newShuffleCommand(s), newModelsCommand(s), newDatasetsCommand(s), newDevicesCommand(s), newPlotCommand(s))
+	root.AddCommand(newTrainCommand(s), newEvalCommand(s), newShuffleCommand(s), newModelsCommand(s), newDatasetsCommand(s), newDevicesCommand(s), newPlotCommand(s), newShowCommand(s))
 	registerCompletions(root)
 	return root
 }

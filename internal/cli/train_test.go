@@ -194,3 +194,32 @@ func TestEvalRemembersTheRunsDataFolder(t *testing.T) {
 		t.Errorf("eval without --data-dir: exit %d: %s", code, errs)
 	}
 }
+
+// eval reads only the test set: a data folder without the training files
+// will do.
+func TestEvalNeedsOnlyTheTestFiles(t *testing.T) {
+	data := fakeMNIST(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	if code, _, errs := run(t, quickTrain(data, "--run-dir", dir)...); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, errs)
+	}
+	testOnly := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(testOnly, "mnist"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(data, "mnist"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "t10k-") {
+			if err := os.Link(filepath.Join(data, "mnist", e.Name()), filepath.Join(testOnly, "mnist", e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	code, out, errs := run(t, "eval", "--checkpoint", dir, "--data-dir", testOnly, "--no-download", "--plot", "none")
+	if code != 0 || !strings.Contains(out, "Test set: Average loss") {
+		t.Errorf("eval with the test files alone: exit %d: %s", code, errs)
+	}
+}

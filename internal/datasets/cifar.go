@@ -31,7 +31,7 @@ const (
 func cifarFiles() []remoteFile {
 	files := make([]remoteFile, 0, cifarTrainFiles+2)
 	for i := range cifarTrainFiles {
-		files = append(files, remoteFile{Name: fmt.Sprintf("data_batch_%d.bin", i+1)})
+		files = append(files, remoteFile{Name: fmt.Sprintf("data_batch_%d.bin", i+1), Train: true})
 	}
 	return append(files, remoteFile{Name: cifarTest}, remoteFile{Name: cifarMeta})
 }
@@ -191,7 +191,13 @@ func readCIFARDataset(d *dataset, paths []string) (train, test *Split, err error
 			N: n, C: cifarC, H: cifarH, W: cifarW,
 		}
 	}
-	train, test = newSplit("train", info.TrainSize), newSplit("test", info.TestSize)
+	// Without the training batches (LoadOptions.TestOnly) there is no
+	// training split.
+	withTrain := paths[0] != ""
+	test = newSplit("test", info.TestSize)
+	if withTrain {
+		train = newSplit("train", info.TrainSize)
+	}
 
 	// Each file fills its own part of a split; reading them side by side
 	// overlaps the I/O.
@@ -209,6 +215,9 @@ func readCIFARDataset(d *dataset, paths []string) (train, test *Split, err error
 	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
 	for i, p := range parts {
+		if p.split == nil {
+			continue
+		}
 		wg.Go(func() {
 			s := p.split
 			errs[i] = readCIFARInto(paths[i],

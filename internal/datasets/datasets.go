@@ -100,6 +100,9 @@ var mnistNotebook = Preset{Epochs: 1, BatchSize: 64, TestBatchSize: 1000, Optimi
 type remoteFile struct {
 	Name string
 	MD5  string // hex digest of the file as served; empty for archive members
+	// Train marks the files only the training split needs: evaluation
+	// (LoadOptions.TestOnly) does without them.
+	Train bool
 }
 
 // remoteArchive is the single download that holds all the files of a dataset
@@ -137,10 +140,10 @@ const (
 // train images, train labels, test images, test labels.
 func idxFiles(trainImagesMD5, trainLabelsMD5, testImagesMD5, testLabelsMD5 string) []remoteFile {
 	return []remoteFile{
-		{trainImagesIDX, trainImagesMD5},
-		{trainLabelsIDX, trainLabelsMD5},
-		{testImagesIDX, testImagesMD5},
-		{testLabelsIDX, testLabelsMD5},
+		{trainImagesIDX, trainImagesMD5, true},
+		{trainLabelsIDX, trainLabelsMD5, true},
+		{testImagesIDX, testImagesMD5, false},
+		{testLabelsIDX, testLabelsMD5, false},
 	}
 }
 

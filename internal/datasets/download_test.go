@@ -317,3 +317,32 @@ func TestFolderInPlaceOfAFile(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestOnly reads the test split from a folder that holds only the test
+// files, and asks for nothing else when they are missing.
+func TestLoadTestOnly(t *testing.T) {
+	files := useTinyDataset(t)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "tiny"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := Load(context.Background(), "tiny", dir, LoadOptions{TestOnly: true})
+	if !errors.Is(err, ErrMissing) || strings.Contains(err.Error(), trainImagesIDX) || !strings.Contains(err.Error(), testImagesIDX) {
+		t.Fatalf("empty folder: got %v, want only the test files missing", err)
+	}
+	for _, name := range []string{testImagesIDX, testLabelsIDX} {
+		if err := os.WriteFile(filepath.Join(dir, "tiny", name), files[name], 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	train, test, err := Load(context.Background(), "tiny", dir, LoadOptions{TestOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if train != nil || test == nil || test.N != tinyTest {
+		t.Errorf("train %v, test %+v", train, test)
+	}
+	if _, _, err := Load(context.Background(), "tiny", dir, LoadOptions{}); !errors.Is(err, ErrMissing) {
+		t.Errorf("a full load without the training files: got %v", err)
+	}
+}

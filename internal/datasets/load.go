@@ -20,6 +20,9 @@ type LoadOptions struct {
 	// *os.File that is a character device) it is one line updated in place
 	// with \r; anywhere else, one line per finished file.
 	Progress io.Writer
+	// TestOnly reads the test split alone: Load returns a nil training
+	// split and neither needs nor downloads the training files.
+	TestOnly bool
 	// Client does the downloads; nil uses a client with connection and
 	// response timeouts.
 	Client *http.Client
@@ -43,7 +46,16 @@ func Load(ctx context.Context, name, dataDir string, opt LoadOptions) (train, te
 	}
 	dir := filepath.Join(dataDir, d.dir)
 
-	paths, missing := locate(dir, d.files)
+	needed := d.files
+	if opt.TestOnly {
+		needed = nil
+		for _, f := range d.files {
+			if !f.Train {
+				needed = append(needed, f)
+			}
+		}
+	}
+	found, missing := locate(dir, needed)
 	if err := foldersInTheWay(dir, missing); err != nil {
 		return nil, nil, err
 	}
@@ -54,9 +66,17 @@ func Load(ctx context.Context, name, dataDir string, opt LoadOptions) (train, te
 		if err := fetch(ctx, d, dir, missing, opt); err != nil {
 			return nil, nil, err
 		}
-		if paths, missing = locate(dir, d.files); len(missing) > 0 {
+		if found, missing = locate(dir, needed); len(missing) > 0 {
 			// Only if something removed the files right after downloading.
 			return nil, nil, &missingError{d: d, dir: dir, missing: missing}
+		}
+	}
+	// paths follows the table; a file not needed has "".
+	paths := make([]string, len(d.files))
+	for i, j := 0, 0; i < len(d.files) && j < len(needed); i++ {
+		if d.files[i].Name == needed[j].Name {
+			paths[i] = found[j]
+			j++
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -140,6 +160,9 @@ func readIDXDataset(d *dataset, paths []string) (train, test *Split, err error) 
 	res := make([]result, 4)
 	var wg sync.WaitGroup
 	for i, p := range paths {
+		if p == "" { // a training file TestOnly does without
+			continue
+		}
 		wg.Go(func() {
 			r := &res[i]
 			if i%2 == 0 {
@@ -181,8 +204,10 @@ func readIDXDataset(d *dataset, paths []string) (train, test *Split, err error) 
 			N: img.n, C: info.C, H: info.H, W: info.W,
 		}, nil
 	}
-	if train, err = split("train", d.info.TrainSize, res[0], res[1], paths[0], paths[1]); err != nil {
-		return nil, nil, err
+	if paths[0] != "" { // else TestOnly: no training split
+		if train, err = split("train", d.info.TrainSize, res[0], res[1], paths[0], paths[1]); err != nil {
+			return nil, nil, err
+		}
 	}
 	if test, err = split("test", d.info.TestSize, res[2], res[3], paths[2], paths[3]); err != nil {
 		return nil, nil, err

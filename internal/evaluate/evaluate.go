@@ -20,6 +20,15 @@ type Metrics struct {
 	PerClass []ClassMetrics `json:"per_class"` // in class order
 	// Confusion[label][predicted] counts the test images.
 	Confusion [][]int `json:"confusion"`
+	// Predictions are the first test images' labels and predicted classes,
+	// in the loader's order, when the Evaluator was asked for them (Keep).
+	Predictions []Prediction `json:"predictions,omitempty"`
+}
+
+// Prediction is one test image's label and the class the model predicted.
+type Prediction struct {
+	Label     int `json:"label"`
+	Predicted int `json:"predicted"`
 }
 
 // ClassMetrics is the accuracy on one class.
@@ -51,7 +60,11 @@ type Evaluator struct {
 	// Progress, when set, is told after every batch how many of the
 	// loader's batches are done (a progress bar).
 	Progress func(done, total int)
-	progs    *vm.Programs
+	// Keep is how many of the first images' predictions Metrics.Predictions
+	// records (eval --show); 0 records none.
+	Keep int
+
+	progs *vm.Programs
 }
 
 // Evaluate runs the whole loader through the model in eval mode.
@@ -65,6 +78,9 @@ func (e *Evaluator) Evaluate(ctx context.Context, loader *datasets.Loader) (Metr
 	m := Metrics{PerClass: make([]ClassMetrics, k), Confusion: make([][]int, k)}
 	for i := range m.Confusion {
 		m.Confusion[i] = make([]int, k)
+	}
+	if e.Keep > 0 {
+		m.Predictions = make([]Prediction, 0, min(e.Keep, loader.NumSamples()))
 	}
 	var lossSum float64
 	for b := range loader.Epoch(0) {
@@ -86,6 +102,9 @@ func (e *Evaluator) Evaluate(ctx context.Context, loader *datasets.Loader) (Metr
 		for i, label := range b.Labels[:b.Size] {
 			pred := argmax(out[i*k : (i+1)*k])
 			m.Confusion[label][pred]++
+			if len(m.Predictions) < cap(m.Predictions) {
+				m.Predictions = append(m.Predictions, Prediction{Label: int(label), Predicted: pred})
+			}
 		}
 		m.Total += b.Size
 		if e.Progress != nil {

@@ -1,7 +1,9 @@
 // Package plots draws cnntrain's pictures as PNG files with gonum.org/v1/plot:
-// a run's loss curves (loss.png), a confusion matrix (confusion.png) and the
-// shuffle experiment's accuracies. The series drawn are computed by exported
-// functions, so tests can check them against the data they come from.
+// a run's loss curves (loss.png), a confusion matrix (confusion.png), the
+// shuffle experiment's accuracies, and grids of dataset images with their
+// classes (samples.png, predictions.png). The series drawn and the grids'
+// geometry are computed by exported functions, so tests can check them
+// against the data they come from.
 package plots
 
 import (
@@ -209,12 +211,24 @@ func WriteBars(path, title, yLabel string, bars []Bar) error {
 // writePNG renders draw onto a canvas of w x h pixels and writes it to
 // path atomically.
 func writePNG(path string, w, h int, drawOn func(draw.Canvas)) error {
-	px := func(n int) vg.Length { return vg.Length(n) * vg.Inch / dpi }
+	return writeCanvas(path, render(w, h, drawOn))
+}
+
+// render draws onto a white canvas of w x h pixels.
+func render(w, h int, drawOn func(draw.Canvas)) *vgimg.Canvas {
 	img := vgimg.NewWith(vgimg.UseWH(px(w), px(h)), vgimg.UseDPI(dpi))
 	dc := draw.New(img)
 	dc.SetColor(color.White)
 	dc.Fill(dc.Rectangle.Path())
 	drawOn(dc)
+	return img
+}
+
+// px is n pixels as a length on the canvas.
+func px(n int) vg.Length { return vg.Length(n) * vg.Inch / dpi }
+
+// writeCanvas writes a rendered canvas to path atomically.
+func writeCanvas(path string, img *vgimg.Canvas) error {
 	return atomicfile.Write(path, func(out io.Writer) error {
 		_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(out)
 		return err
