@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,21 +10,8 @@ import (
 	"github.com/cnntrain/cnntrain/internal/checkpoint"
 	"github.com/cnntrain/cnntrain/internal/models"
 	"github.com/cnntrain/cnntrain/internal/plots"
+	"github.com/cnntrain/cnntrain/internal/testsupport/pngtest"
 )
-
-func pngSize(t *testing.T, path string) (int, int) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cfg, err := png.DecodeConfig(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return cfg.Width, cfg.Height
-}
 
 // A run folder gets loss.png; eval draws confusion.png beside the
 // checkpoint; plot redraws both and overlays two runs.
@@ -38,14 +24,14 @@ func TestRunPictures(t *testing.T) {
 			t.Fatalf("exit %d\n%s", code, stderr)
 		}
 	}
-	if w, h := pngSize(t, filepath.Join(a, LossPicture)); w != plots.LossWidth || h != plots.LossHeight {
+	if w, h := pngtest.Size(t, filepath.Join(a, LossPicture)); w != plots.LossWidth || h != plots.LossHeight {
 		t.Errorf("loss.png is %dx%d", w, h)
 	}
 	code, _, stderr := run(t, "eval", "--checkpoint", a, "--data-dir", data, "--no-download")
 	if code != ExitOK || !strings.Contains(stderr, "Wrote "+filepath.Join(a, ConfusionPicture)) {
 		t.Fatalf("eval: exit %d\n%s", code, stderr)
 	}
-	if w, h := pngSize(t, filepath.Join(a, ConfusionPicture)); w != plots.ConfusionWidth || h != plots.ConfusionHeight {
+	if w, h := pngtest.Size(t, filepath.Join(a, ConfusionPicture)); w != plots.ConfusionWidth || h != plots.ConfusionHeight {
 		t.Errorf("confusion.png is %dx%d", w, h)
 	}
 	os.Remove(filepath.Join(a, LossPicture))
@@ -54,7 +40,7 @@ func TestRunPictures(t *testing.T) {
 		t.Fatalf("plot: exit %d\n%s", code, stderr)
 	}
 	for _, path := range []string{filepath.Join(a, LossPicture), overlay} {
-		if w, h := pngSize(t, path); w != plots.LossWidth || h != plots.LossHeight {
+		if w, h := pngtest.Size(t, path); w != plots.LossWidth || h != plots.LossHeight {
 			t.Errorf("%s is %dx%d", path, w, h)
 		}
 	}

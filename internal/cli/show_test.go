@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"image"
 	"image/color"
-	"image/png"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,24 +17,10 @@ import (
 	"github.com/cnntrain/cnntrain/internal/evaluate"
 	"github.com/cnntrain/cnntrain/internal/models"
 	"github.com/cnntrain/cnntrain/internal/plots"
+	"github.com/cnntrain/cnntrain/internal/testsupport/pngtest"
 	"github.com/cnntrain/cnntrain/internal/testsupport/realdata"
 	"github.com/cnntrain/cnntrain/internal/train"
 )
-
-// decodePicture reads a PNG.
-func decodePicture(t *testing.T, path string) image.Image {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return img
-}
 
 // checkImage fails unless image i of panel p in img shows, pixel p
 // enlarged to a Scale×Scale square, the colour of bytes px(ch, p) of its c
@@ -129,7 +114,7 @@ func TestShowDrawsTheFirstTrainingImages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		img := decodePicture(t, out)
+		img := pngtest.Decode(t, out)
 		if b := img.Bounds(); b.Dx() != l.Width || b.Dy() != l.Height || l.Scale != 4 {
 			t.Fatalf("%v: %dx%d at scale %d, want %dx%d at scale 4", tc.args, b.Dx(), b.Dy(), l.Scale, l.Width, l.Height)
 		}
@@ -242,7 +227,7 @@ func TestEvalShowsPredictions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := decodePicture(t, path)
+	img := pngtest.Decode(t, path)
 	if b := img.Bounds(); b.Dx() != l.Width || b.Dy() != l.Height {
 		t.Fatalf("predictions.png is %dx%d, want %dx%d", b.Dx(), b.Dy(), l.Width, l.Height)
 	}
@@ -326,7 +311,7 @@ func TestRealShowAndPredictions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := decodePicture(t, samples)
+	img := pngtest.Decode(t, samples)
 	if b := img.Bounds(); b.Dx() != l.Width || b.Dy() != l.Height || l.Rows != 4 || l.Cols != 5 {
 		t.Fatalf("samples.png is %dx%d with %dx%d cells, want %dx%d with 4x5", b.Dx(), b.Dy(), l.Rows, l.Cols, l.Width, l.Height)
 	}
@@ -356,7 +341,7 @@ func TestRealShowAndPredictions(t *testing.T) {
 		t.Errorf("show cifar10 printed %q, want %q", stdout, want)
 	}
 	l, _ = g.Layout()
-	img = decodePicture(t, samples)
+	img = pngtest.Decode(t, samples)
 	for i := range 8 {
 		checkImage(t, img, l, 0, i, 3, 32, 32, pixels(cifar.Train, i))
 	}
@@ -384,7 +369,7 @@ func TestRealShowAndPredictions(t *testing.T) {
 	}
 	g = predictionGrid(weights, cifar.Test, classes, ps)
 	l, _ = g.Layout()
-	img = decodePicture(t, filepath.Join(filepath.Dir(weights), PredictionsPicture))
+	img = pngtest.Decode(t, filepath.Join(filepath.Dir(weights), PredictionsPicture))
 	if b := img.Bounds(); b.Dx() != l.Width || b.Dy() != l.Height {
 		t.Fatalf("predictions.png is %dx%d, want %dx%d", b.Dx(), b.Dy(), l.Width, l.Height)
 	}

@@ -1,13 +1,12 @@
 package plots
 
 import (
-	"image"
 	"image/color"
-	"image/png"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cnntrain/cnntrain/internal/testsupport/pngtest"
 )
 
 func TestGridColumns(t *testing.T) {
@@ -16,21 +15,6 @@ func TestGridColumns(t *testing.T) {
 			t.Errorf("GridColumns(%d) = %d, want %d", n, got, want)
 		}
 	}
-}
-
-// decodePNG reads path as an image.
-func decodePNG(t *testing.T, path string) image.Image {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return img
 }
 
 // testImage is a c×h×w image whose bytes depend on seed and position.
@@ -50,7 +34,7 @@ func checkGridImages(t *testing.T, path string, g Grid) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := decodePNG(t, path)
+	img := pngtest.Decode(t, path)
 	if b := img.Bounds(); b.Dx() != l.Width || b.Dy() != l.Height {
 		t.Fatalf("%s is %dx%d, the layout says %dx%d", path, b.Dx(), b.Dy(), l.Width, l.Height)
 	}
@@ -98,7 +82,7 @@ func TestWriteGridDrawsTheImages(t *testing.T) {
 			t.Errorf("%d channels: scale %d, %dx%d cells; want 14, 4x2", c, l.Scale, l.Cols, l.Rows)
 		}
 		checkGridImages(t, path, g)
-		img := decodePNG(t, path)
+		img := pngtest.Decode(t, path)
 		red := color.RGBAModel.Convert(WrongColor)
 		for i, wrong := range []bool{false, true} {
 			at := l.ImageAt(0, 1+i) // tiles 1 and 2

@@ -1,12 +1,11 @@
 package plots
 
 import (
-	"image/png"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/cnntrain/cnntrain/internal/checkpoint"
+	"github.com/cnntrain/cnntrain/internal/testsupport/pngtest"
 )
 
 func ptr(v float64) *float64 { return &v }
@@ -40,17 +39,9 @@ func TestCurvesFollowTheRecords(t *testing.T) {
 // checkPNG fails unless path is a PNG of w x h pixels.
 func checkPNG(t *testing.T, path string, w, h int) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cfg, err := png.DecodeConfig(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	if cfg.Width != w || cfg.Height != h {
-		t.Errorf("%s is %dx%d, want %dx%d", path, cfg.Width, cfg.Height, w, h)
+	gotW, gotH := pngtest.Size(t, path)
+	if gotW != w || gotH != h {
+		t.Errorf("%s is %dx%d, want %dx%d", path, gotW, gotH, w, h)
 	}
 }
 
