@@ -5,7 +5,7 @@ export CGO_ENABLED ?= 0
 
 PYTHON_TORCH ?= /usr/bin/python3
 
-.PHONY: build install train test bench vet data parity ptx gpu-bundle clean
+.PHONY: build install train test bench bench-vs-pytorch vet data parity ptx gpu-bundle clean
 
 ## build: the cnntrain binary in bin/
 build:
@@ -34,6 +34,13 @@ vet:
 ## bench: kernel and training-step benchmarks (add BENCH=regexp to narrow)
 bench:
 	$(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchmem ./...
+
+## bench-vs-pytorch: training images/s and the matrix product against PyTorch (Debian's
+## python3-torch with libopenblas0-pthread) on the same cores, interleaved rounds, medians
+## (ARGS='--rounds 3 --models lenet' to narrow; see scripts/bench-vs-pytorch)
+bench-vs-pytorch:
+	PYTHON_TORCH=$(PYTHON_TORCH) scripts/bench-vs-pytorch gemm
+	PYTHON_TORCH=$(PYTHON_TORCH) scripts/bench-vs-pytorch $(ARGS)
 
 ## parity: regenerate the PyTorch fixtures (needs Debian's python3-torch) and compare
 parity:

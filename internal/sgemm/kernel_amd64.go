@@ -2,15 +2,43 @@ package sgemm
 
 import "golang.org/x/sys/cpu"
 
-// kernelAVX2 is kernelGo in AVX2/FMA assembly (kernel_amd64.s).
+// kernelAVX2 is kernelGo for 6×16 tiles in AVX2/FMA assembly (kernel_amd64.s).
 //
 //go:noescape
-func kernelAVX2(k int, a, b, c *float32, ldc int)
+func kernelAVX2(k int, a, b, c *float32, ldc, ldb int)
 
-// kernel is the micro-kernel this machine runs.
-var kernel = func() func(k int, a, b, c *float32, ldc int) {
+// kernelAVX512 is kernelGo for 8×32 tiles in AVX-512 assembly
+// (kernel_avx512_amd64.s).
+//
+//go:noescape
+func kernelAVX512(k int, a, b, c *float32, ldc, ldb int)
+
+var (
+	avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 96, nc: 512, directM: 256, kernel: kernelAVX2}
+	// 8×32 tiles: 16 ZMM accumulators, two ZMM rows of B and broadcasts of A
+	// folded into the FMAs. kc = 192 keeps the B micro-panel (kc×32 floats,
+	// 24 KB) in a 32 KB L1 while A strips stream from L2; the A block (mc×kc,
+	// 96 KB) stays in L2.
+	avx512Impl = &impl{name: "avx512", mr: 8, nr: 32, kc: 192, mc: 128, nc: 1024, directM: 256, kernel: kernelAVX512}
+)
+
+func init() {
+	// The convolutions of the MNIST CNN and LeNet have 6 output channels:
+	// 6-row tiles waste nothing there, 8-row tiles a quarter.
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		return kernelAVX2
+		avx512Impl.narrow = avx2Impl
 	}
-	return kernelGo
+}
+
+// impls lists every implementation this machine can run, the selected one
+// first.
+var impls = func() []*impl {
+	var l []*impl
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL {
+		l = append(l, avx512Impl)
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		l = append(l, avx2Impl)
+	}
+	return append(l, goImpl)
 }()

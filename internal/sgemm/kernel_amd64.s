@@ -1,17 +1,19 @@
 #include "textflag.h"
 
-// func kernelAVX2(k int, a, b, c *float32, ldc int)
+// func kernelAVX2(k int, a, b, c *float32, ldc, ldb int)
 //
 // C[0:6, 0:16] += Σ_p a[p*6 + r] · b[p*16 + j], with c's rows ldc floats
-// apart. Y0–Y11 accumulate the 6 rows × 2 halves of 8 columns; Y12, Y13 hold
+// apart and b's rows ldb floats apart. Y0–Y11 accumulate the 6 rows × 2 halves of 8 columns; Y12, Y13 hold
 // b's row; Y14, Y15 broadcast a's values.
-TEXT ·kernelAVX2(SB), NOSPLIT, $0-40
+TEXT ·kernelAVX2(SB), NOSPLIT, $0-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ ldb+40(FP), R9
+	SHLQ $2, R9
 
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
@@ -53,7 +55,7 @@ loop:
 	VFMADD231PS  Y13, Y15, Y11
 
 	ADDQ $24, SI
-	ADDQ $64, DI
+	ADDQ R9, DI
 	DECQ CX
 	JNZ  loop
 

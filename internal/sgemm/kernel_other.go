@@ -2,4 +2,6 @@
 
 package sgemm
 
-var kernel = kernelGo
+// impls lists every implementation this machine can run, the selected one
+// first.
+var impls = []*impl{goImpl}

@@ -3,26 +3,47 @@
 // training path).
 //
 // It is a blocked product in the manner of BLIS: panels of A and B are packed
-// into contiguous strips and a micro-kernel computes 6×16 tiles of C. On
-// amd64 with AVX2 and FMA the micro-kernel is assembly (12 vector
-// accumulators, one broadcast per row); elsewhere it is plain Go. The
-// product is single-threaded: callers split their work across cores
-// themselves (the convolution spreads chunks of images over workers), which
-// keeps results independent of how many cores run them.
+// into contiguous strips and a micro-kernel computes mr×nr tiles of C. The
+// micro-kernel is chosen at run time (impls, kernel_amd64.go): on amd64 with
+// AVX-512 an 8×32 assembly kernel (16 ZMM accumulators, A's values broadcast
+// inside the FMAs), with AVX2 and FMA a 6×16 one (12 YMM accumulators), which
+// also serves products of at most 6 rows where AVX-512 is selected;
+// elsewhere plain Go. When op(A) has few rows and B is not transposed the
+// kernel reads B in place rather than packing it. The product is
+// single-threaded: callers split their work across cores themselves (the
+// convolution spreads chunks of images over workers), which keeps results
+// independent of how many cores run them. Every path computes each element
+// of C as the same sequence of multiply-adds over p within each kc block
+// (kc depends on the kernel), whether its tile is full or at an edge and B
+// packed or not, so splitting the columns between callers does not change
+// the result; different kernels may differ in the last bits.
 package sgemm
 
 import (
 	"fmt"
 )
 
-// Tile and block sizes. A tile of C is mr×nr; packed A blocks are mc×kc
-// (≤ 96 KB, L2) and packed B blocks kc×nc (≤ 512 KB).
+// impl is one micro-kernel with its tile and block sizes. A tile of C is
+// mr×nr; packed A blocks are mc×kc (L2) and packed B blocks kc×nc; a B
+// micro-panel, kc×nr, is reused across the A strips and should stay in L1.
+type impl struct {
+	name       string
+	mr, nr     int
+	kc, mc, nc int
+	directM    int   // up to this many rows of op(A), B is read in place, not packed
+	narrow     *impl // if not nil, used for products of at most narrow.mr rows
+	kernel     func(k int, a, b, c *float32, ldc, ldb int)
+}
+
+// use is the implementation Gemm runs: the first of impls, the fastest this
+// CPU supports. Tests set it to force each path.
+var use = impls[0]
+
+// Bounds over all implementations, for the workspace.
 const (
-	mr = 6
-	nr = 16
-	kc = 256
-	mc = 96
-	nc = 512
+	maxMR, maxNR = 8, 32
+	maxA         = 128 * 256  // mc·kc
+	maxB         = 256 * 1024 // kc·nc, nc a multiple of nr
 )
 
 // Gemm computes C ← α·op(A)·op(B) + β·C where op(A) is m×k, op(B) is k×n and
@@ -41,26 +62,43 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	}
 	ws := getWorkspace()
 	defer putWorkspace(ws)
+	im := use
+	if im.narrow != nil && m <= im.narrow.mr {
+		im = im.narrow
+	}
+	mc, nc, kc := im.mc, im.nc, im.kc
+	// With few rows of A, packing B costs as much as the product: the
+	// kernel then reads B's rows in place (only the last, partial strip
+	// of columns is packed, zero-padded).
+	direct := !transB && m <= im.directM
 	for j0 := 0; j0 < n; j0 += nc {
 		nb := min(nc, n-j0)
 		for p0 := 0; p0 < k; p0 += kc {
 			kb := min(kc, k-p0)
-			packB(transB, b, ldb, p0, j0, kb, nb, ws.b)
+			var bd []float32
+			if direct {
+				bd = b[p0*ldb+j0:]
+				if tail := nb % im.nr; tail != 0 {
+					packB(im.nr, false, b, ldb, p0, j0+nb-tail, kb, tail, ws.b)
+				}
+			} else {
+				packB(im.nr, transB, b, ldb, p0, j0, kb, nb, ws.b)
+			}
 			for i0 := 0; i0 < m; i0 += mc {
 				mb := min(mc, m-i0)
-				packA(transA, a, lda, i0, p0, mb, kb, alpha, ws.a)
-				macro(mb, nb, kb, ws.a, ws.b, c[i0*ldc+j0:], ldc, &ws.tile)
+				packA(im.mr, transA, a, lda, i0, p0, mb, kb, alpha, ws.a)
+				macro(im, mb, nb, kb, ws.a, ws.b, bd, ldb, c[i0*ldc+j0:], ldc, &ws.tile)
 			}
 		}
 	}
 }
 
-// workspace holds the packed panels (620 KB), reused across calls so that a
+// workspace holds the packed panels (1.1 MB), reused across calls so that a
 // small product does not pay for allocating them, and a training step
 // allocates nothing once each goroutine that multiplies has had one.
 type workspace struct {
 	a, b []float32
-	tile [mr * nr]float32
+	tile [maxMR * maxNR]float32
 }
 
 // freeWorkspaces keeps workspaces between calls. Unlike a sync.Pool it does
@@ -73,7 +111,7 @@ func getWorkspace() *workspace {
 	case ws := <-freeWorkspaces:
 		return ws
 	default:
-		return &workspace{a: make([]float32, mc*kc), b: make([]float32, kc*((nc+nr-1)/nr)*nr)}
+		return &workspace{a: make([]float32, maxA), b: make([]float32, maxB)}
 	}
 }
 
@@ -134,7 +172,7 @@ func scale(m, n int, beta float32, c []float32, ldc int) {
 // packA copies α·op(A)[i0:i0+mb, p0:p0+kb] into dst as strips of mr rows:
 // strip s holds, for each p, the mr values of rows s·mr … s·mr+mr−1 (zero
 // past mb). Each source row or column is read contiguously.
-func packA(trans bool, a []float32, lda, i0, p0, mb, kb int, alpha float32, dst []float32) {
+func packA(mr int, trans bool, a []float32, lda, i0, p0, mb, kb int, alpha float32, dst []float32) {
 	for s := 0; s < mb; s += mr {
 		strip := dst[s*kb : s*kb+mr*kb]
 		rows := min(mr, mb-s)
@@ -142,6 +180,15 @@ func packA(trans bool, a []float32, lda, i0, p0, mb, kb int, alpha float32, dst 
 			clear(strip)
 		}
 		if trans { // op(A)'s column p is stored as row p0+p of a
+			if rows == 8 && mr == 8 {
+				for p := 0; p < kb; p++ {
+					src := a[(p0+p)*lda+i0+s : (p0+p)*lda+i0+s+8 : (p0+p)*lda+i0+s+8]
+					o := strip[p*8 : p*8+8 : p*8+8]
+					o[0], o[1], o[2], o[3] = alpha*src[0], alpha*src[1], alpha*src[2], alpha*src[3]
+					o[4], o[5], o[6], o[7] = alpha*src[4], alpha*src[5], alpha*src[6], alpha*src[7]
+				}
+				continue
+			}
 			for p := 0; p < kb; p++ {
 				src := a[(p0+p)*lda+i0+s : (p0+p)*lda+i0+s+rows]
 				out := strip[p*mr : p*mr+rows]
@@ -149,6 +196,10 @@ func packA(trans bool, a []float32, lda, i0, p0, mb, kb int, alpha float32, dst 
 					out[r] = alpha * v
 				}
 			}
+			continue
+		}
+		if rows == 8 && mr == 8 {
+			packA8(a[(i0+s)*lda+p0:], lda, kb, alpha, strip)
 			continue
 		}
 		for r := 0; r < rows; r++ {
@@ -160,9 +211,30 @@ func packA(trans bool, a []float32, lda, i0, p0, mb, kb int, alpha float32, dst 
 	}
 }
 
+// packA8 interleaves 8 rows of a (kb values each, lda apart) into strip, one
+// p at a time, so that the strip is written contiguously: the common case of
+// the 8-row tiles, where writing each row at a stride of 8 costs more than
+// the product on short, deep matrices.
+func packA8(a []float32, lda, kb int, alpha float32, strip []float32) {
+	r0 := a[:kb]
+	r1 := a[lda : lda+kb]
+	r2 := a[2*lda : 2*lda+kb]
+	r3 := a[3*lda : 3*lda+kb]
+	r4 := a[4*lda : 4*lda+kb]
+	r5 := a[5*lda : 5*lda+kb]
+	r6 := a[6*lda : 6*lda+kb]
+	r7 := a[7*lda : 7*lda+kb]
+	strip = strip[:8*kb]
+	for p := range r0 {
+		o := strip[p*8 : p*8+8 : p*8+8]
+		o[0], o[1], o[2], o[3] = alpha*r0[p], alpha*r1[p], alpha*r2[p], alpha*r3[p]
+		o[4], o[5], o[6], o[7] = alpha*r4[p], alpha*r5[p], alpha*r6[p], alpha*r7[p]
+	}
+}
+
 // packB copies op(B)[p0:p0+kb, j0:j0+nb] into dst as strips of nr columns:
 // strip s holds, for each p, the nr values of columns s·nr … (zero past nb).
-func packB(trans bool, b []float32, ldb, p0, j0, kb, nb int, dst []float32) {
+func packB(nr int, trans bool, b []float32, ldb, p0, j0, kb, nb int, dst []float32) {
 	for s := 0; s < nb; s += nr {
 		strip := dst[s*kb : s*kb+nr*kb]
 		cols := min(nr, nb-s)
@@ -170,7 +242,7 @@ func packB(trans bool, b []float32, ldb, p0, j0, kb, nb int, dst []float32) {
 			clear(strip)
 		}
 		if trans { // op(B)'s column j is stored as row j0+s+j of b
-			packBTrans(b, ldb, p0, j0+s, kb, cols, strip)
+			packBTrans(nr, b, ldb, p0, j0+s, kb, cols, strip)
 			continue
 		}
 		for p := 0; p < kb; p++ {
@@ -182,8 +254,8 @@ func packB(trans bool, b []float32, ldb, p0, j0, kb, nb int, dst []float32) {
 // packBTrans transposes cols stored rows (a column each of op(B)) into a
 // strip, eight p at a time so that each source row is read in runs and the
 // strip is written in whole rows of nr.
-func packBTrans(b []float32, ldb, p0, j0, kb, cols int, strip []float32) {
-	var rows [nr][]float32
+func packBTrans(nr int, b []float32, ldb, p0, j0, kb, cols int, strip []float32) {
+	var rows [maxNR][]float32
 	for j := 0; j < cols; j++ {
 		rows[j] = b[(j0+j)*ldb+p0 : (j0+j)*ldb+p0+kb]
 	}
@@ -203,22 +275,31 @@ func packBTrans(b []float32, ldb, p0, j0, kb, cols int, strip []float32) {
 	}
 }
 
-// macro adds packed A (mb×kb) times packed B (kb×nb) into C, tile by tile.
+// macro adds packed A (mb×kb) times B (kb×nb) into C, tile by tile. B is
+// packed in pb, or, when bd is not nil, read in place from bd (row stride
+// ldb) but for its last, partial strip of columns, which is packed in pb.
 // Full tiles go straight to C; edge tiles are computed into tile and the
 // valid part added.
-func macro(mb, nb, kb int, pa, pb []float32, c []float32, ldc int, tile *[mr * nr]float32) {
+func macro(im *impl, mb, nb, kb int, pa, pb, bd []float32, ldb int, c []float32, ldc int, tile *[maxMR * maxNR]float32) {
+	mr, nr, kernel := im.mr, im.nr, im.kernel
 	for js := 0; js < nb; js += nr {
-		bs := pb[js*kb:]
 		cols := min(nr, nb-js)
+		bs, bstride := pb[js*kb:], nr
+		if bd != nil {
+			bs, bstride = pb, nr
+			if cols == nr {
+				bs, bstride = bd[js:], ldb
+			}
+		}
 		for is := 0; is < mb; is += mr {
 			as := pa[is*kb:]
 			rows := min(mr, mb-is)
 			if rows == mr && cols == nr {
-				kernel(kb, &as[0], &bs[0], &c[is*ldc+js], ldc)
+				kernel(kb, &as[0], &bs[0], &c[is*ldc+js], ldc, bstride)
 				continue
 			}
-			clear(tile[:])
-			kernel(kb, &as[0], &bs[0], &tile[0], nr)
+			clear(tile[:mr*nr])
+			kernel(kb, &as[0], &bs[0], &tile[0], nr, bstride)
 			for r := 0; r < rows; r++ {
 				dst := c[(is+r)*ldc+js : (is+r)*ldc+js+cols]
 				for j, v := range tile[r*nr : r*nr+cols] {

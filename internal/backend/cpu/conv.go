@@ -40,15 +40,23 @@ const (
 )
 
 // colBudget bounds each worker's unfolded matrix: 64K floats, 256 KB
-// (measured best of 64K–1M on the CIFAR and MNIST benchmarks).
-const colBudget = 1 << 16
+// (measured best of 64K–1M on the CIFAR and MNIST benchmarks), unless that
+// would leave the product fewer than minCols columns: deep layers (VGG's
+// 512 channels at 4×4 and 2×2, half its arithmetic) would otherwise
+// multiply 16 or 12 columns at a time, a fraction of the micro-kernel's
+// 32-wide tiles.
+const (
+	colBudget = 1 << 16
+	minCols   = 128
+)
 
 func newConv2d(op ops.Op, in []ops.Shape, workers int) *conv2d {
 	x, w := in[0], in[1]
 	d := convDims{n: x[0], cin: x[1], h: x[2], w: x[3], cout: w[0], k: op.KernelSize, p: op.Padding}
 	d.ho, d.wo = d.h+2*d.p-d.k+1, d.w+2*d.p-d.k+1
 	perWorker := (d.n + workers - 1) / workers
-	nb := max(1, min(perWorker, colBudget/(d.rows()*d.pixels())))
+	nb := max(1, colBudget/(d.rows()*d.pixels()), (minCols+d.pixels()-1)/d.pixels())
+	nb = min(nb, perWorker)
 	return &conv2d{d: d, workers: workers, nb: nb, used: make([]bool, workers)}
 }
 
@@ -210,37 +218,70 @@ func (c *conv2d) Backward(wrt int, a backend.Args) error {
 // im2col unfolds one (Cin, H, W) image into the matrix col with row stride
 // ld: row (c, ki, kj) holds the pixels each output position sees through
 // kernel tap (ki, kj) of channel c, zero where the tap falls on padding.
+//
+// Every row is a shifted window of the plane, and the rows of output
+// positions a tap sees lie in the plane's rows oyLo+ki−p … oyHi−1+ki−p. With
+// "same" padding (output as wide as the input: VGG's 3×3, padding 1) the
+// window's lines follow each other in the plane as they do in the row, so the
+// row is one contiguous copy, after which the one or two columns that fell
+// on padding (and so copied a neighbouring line's end) are set to zero.
+// Otherwise each line is copied on its own.
 func im2col(img []float32, d convDims, col []float32, ld int) {
+	px, wo, w := d.pixels(), d.wo, d.w
 	row := 0
 	for c := 0; c < d.cin; c++ {
-		plane := img[c*d.h*d.w : (c+1)*d.h*d.w]
+		plane := img[c*d.h*w : (c+1)*d.h*w]
 		for ki := 0; ki < d.k; ki++ {
+			oyLo, oyHi := max(0, d.p-ki), min(d.ho, d.h+d.p-ki)
 			for kj := 0; kj < d.k; kj++ {
-				dst := col[row*ld : row*ld+d.pixels()]
-				oxLo, oxHi := max(0, d.p-kj), min(d.wo, d.w+d.p-kj)
-				for oy := 0; oy < d.ho; oy++ {
-					line := dst[oy*d.wo : (oy+1)*d.wo]
-					iy := oy + ki - d.p
-					if iy < 0 || iy >= d.h || oxLo >= oxHi {
-						clear(line)
-						continue
+				dst := col[row*ld : row*ld+px]
+				row++
+				oxLo, oxHi := max(0, d.p-kj), min(wo, w+d.p-kj)
+				if oyLo >= oyHi || oxLo >= oxHi {
+					clear(dst)
+					continue
+				}
+				clear(dst[:oyLo*wo])
+				clear(dst[oyHi*wo:])
+				shift := kj - d.p // plane column = output column + shift
+				if w == wo {
+					// Lines are contiguous in both: one copy from the first
+					// valid value to the last, then zero the padding columns.
+					lo, hi := oyLo*wo+oxLo, (oyHi-1)*wo+oxHi
+					src := (oyLo+ki-d.p)*w + oxLo + shift
+					copy(dst[lo:hi], plane[src:src+hi-lo])
+					for oy := oyLo; oy < oyHi; oy++ {
+						line := dst[oy*wo : oy*wo+wo]
+						for j := range oxLo {
+							line[j] = 0
+						}
+						for j := oxHi; j < wo; j++ {
+							line[j] = 0
+						}
 					}
-					// Lines are short (8–32 values): a plain loop beats a
-					// memmove call per line.
+					continue
+				}
+				for oy := oyLo; oy < oyHi; oy++ {
+					line := dst[oy*wo : oy*wo+wo]
 					for j := range oxLo {
 						line[j] = 0
 					}
-					dst := line[oxLo:oxHi]
-					src := plane[iy*d.w+oxLo+kj-d.p:]
-					src = src[:len(dst)]
-					for j, v := range src {
-						dst[j] = v
+					out := line[oxLo:oxHi]
+					in := plane[(oy+ki-d.p)*w+oxLo+shift:]
+					in = in[:len(out)]
+					if len(out) >= 16 {
+						copy(out, in) // a memmove call pays from 16 values (LeNet's 28, the MNIST CNN's 24)
+					} else {
+						// Short lines (8–14 values): a plain loop beats a
+						// memmove call per line, and array copies of 8.
+						for j, v := range in {
+							out[j] = v
+						}
 					}
-					for j := oxHi; j < d.wo; j++ {
+					for j := oxHi; j < wo; j++ {
 						line[j] = 0
 					}
 				}
-				row++
 			}
 		}
 	}
