@@ -46,6 +46,10 @@ func (*Backend) Alloc(n int) (backend.Buffer, error) {
 	}
 	// Go cannot recover from running out of memory, so an allocation the
 	// machine cannot hold is refused while it can still be reported.
+	const checkAbove = 64 << 20 // bytes: smaller buffers cannot be the problem
+	if n*4 < checkAbove {
+		return &Buffer{data: make([]float32, n)}, nil
+	}
 	if avail, ok := availableMemory(); ok && uint64(n)*4 > avail {
 		return nil, fmt.Errorf("cpu: %.2f GB needed, %.2f GB of memory available", float64(n)*4/1e9, float64(avail)/1e9)
 	}
