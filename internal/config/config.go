@@ -73,12 +73,10 @@ type Normalization struct {
 func Preset(model, dataset string) Config {
 	c := Config{Model: model, Dataset: dataset, Epochs: 1, BatchSize: 64, TestBatchSize: 1000,
 		Optimizer: "sgd", LR: 0.01, Momentum: 0.5}
-	info, err := datasets.Lookup(dataset)
-	if err != nil {
+	p, ok := notebook(model, dataset)
+	if !ok {
 		return c
 	}
-	p := info.Preset
-	models.Tune(model, InputOf(info), &p)
 	c.Epochs, c.BatchSize, c.TestBatchSize = p.Epochs, p.BatchSize, p.TestBatchSize
 	c.Optimizer, c.LR, c.Momentum, c.Augment = p.Optimizer, p.LR, p.Momentum, p.Augment
 	if p.Normalize != nil {
@@ -89,13 +87,20 @@ func Preset(model, dataset string) Config {
 
 // Report is how a run of model on dataset reports, as its notebook does.
 func Report(model, dataset string) datasets.Preset {
+	p, _ := notebook(model, dataset)
+	return p
+}
+
+// notebook is the dataset's notebook preset tuned by the model; ok is false
+// for an unknown dataset.
+func notebook(model, dataset string) (p datasets.Preset, ok bool) {
 	info, err := datasets.Lookup(dataset)
 	if err != nil {
-		return datasets.Preset{}
+		return datasets.Preset{}, false
 	}
-	p := info.Preset
+	p = info.Preset
 	models.Tune(model, InputOf(info), &p)
-	return p
+	return p, true
 }
 
 // ErrInvalidConfig is wrapped by Config.Validate for values out of range.

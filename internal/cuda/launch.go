@@ -18,7 +18,7 @@ func f64(v float64) arg { return arg(math.Float64bits(v)) }
 // an array of pointers to the argument values, and keeping both arrays in
 // the backend means a launch allocates nothing.
 type launchArgs struct {
-	vals [20]uint64
+	vals [20]arg
 	ptrs [20]unsafe.Pointer
 }
 
@@ -28,10 +28,13 @@ const (
 )
 
 // launch runs kernel name on a 1-D grid.
-func (b *Backend) launch(name string, grid, block int, args ...uint64) error {
+func (b *Backend) launch(name string, grid, block int, args ...arg) error {
 	fn, ok := b.fns[name]
 	if !ok {
 		return fmt.Errorf("cuda: no kernel %s", name)
+	}
+	if len(args) > len(b.args.vals) {
+		return fmt.Errorf("cuda: %s takes %d arguments, the launch block holds %d", name, len(args), len(b.args.vals))
 	}
 	la := &b.args
 	for i, a := range args {
@@ -47,17 +50,10 @@ func (b *Backend) launchN(name string, n int, args ...arg) error {
 	if n == 0 {
 		return nil
 	}
-	return b.launch(name, min((n+blockSize-1)/blockSize, maxGrid), blockSize, raw(args)...)
+	return b.launch(name, min((n+blockSize-1)/blockSize, maxGrid), blockSize, args...)
 }
 
 // launchBlocks runs a kernel with one block per item (channels) or one block.
 func (b *Backend) launchBlocks(name string, blocks int, args ...arg) error {
-	return b.launch(name, blocks, blockSize, raw(args)...)
+	return b.launch(name, blocks, blockSize, args...)
 }
-
-func raw(args []arg) []uint64 {
-	return *(*[]uint64)(unsafe.Pointer(&args))
-}
-
-// mathBits reads a float32 slot that holds an int32 written by a kernel.
-func mathBits(f float32) uint32 { return math.Float32bits(f) }

@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/cnntrain/cnntrain/internal/backend"
 	"github.com/cnntrain/cnntrain/internal/ops"
@@ -122,9 +123,10 @@ func (c *conv2d) scratch(ws backend.Buffer) (col, prod arg) {
 	return ptr(ws), offset(ws, c.rows()*c.nb*c.px())
 }
 
-// geometry is the im2col/col2im arguments after the pointers.
-func (c *conv2d) geometry(nb int) []arg {
-	return []arg{i32(nb), i32(c.cin), i32(c.h), i32(c.w), i32(c.k), i32(c.p), i32(c.ho), i32(c.wo)}
+// fold runs im2col (images → columns) or col2im (columns → images) for nb
+// images: both take (from, to) and then the geometry.
+func (c *conv2d) fold(kernel string, n int, from, to arg, nb int) error {
+	return c.b.launchN(kernel, n, from, to, i32(nb), i32(c.cin), i32(c.h), i32(c.w), i32(c.k), i32(c.p), i32(c.ho), i32(c.wo))
 }
 
 func (c *conv2d) chunks(body func(lo, nb int) error) error {
@@ -140,7 +142,7 @@ func (c *conv2d) Forward(a backend.Args) error {
 	col, prod := c.scratch(a.Workspace)
 	return c.chunks(func(lo, nb int) error {
 		ld := nb * c.px()
-		if err := c.b.launchN("im2col", c.rows()*ld, append([]arg{offset(a.In[0], lo*c.inSize()), col}, c.geometry(nb)...)...); err != nil {
+		if err := c.fold("im2col", c.rows()*ld, offset(a.In[0], lo*c.inSize()), col, nb); err != nil {
 			return err
 		}
 		if err := c.b.gemm(false, false, c.cout, ld, c.rows(), 1, ptr(a.In[1]), c.rows(), col, ld, 0, prod, ld); err != nil {
@@ -162,12 +164,12 @@ func (c *conv2d) Backward(wrt int, a backend.Args) error {
 			if err := c.b.gemm(true, false, c.rows(), ld, c.cout, 1, ptr(a.In[1]), c.rows(), dy, ld, 0, col, ld); err != nil {
 				return err
 			}
-			return c.b.launchN("col2im", nb*c.inSize(), append([]arg{col, offset(a.DIn, lo*c.inSize())}, c.geometry(nb)...)...)
+			return c.fold("col2im", nb*c.inSize(), col, offset(a.DIn, lo*c.inSize()), nb)
 		})
 	case 1: // dW = Σ over chunks of dy·colᵀ, accumulated in order
 		return c.chunks(func(lo, nb int) error {
 			ld := nb * c.px()
-			if err := c.b.launchN("im2col", c.rows()*ld, append([]arg{offset(a.In[0], lo*c.inSize()), col}, c.geometry(nb)...)...); err != nil {
+			if err := c.fold("im2col", c.rows()*ld, offset(a.In[0], lo*c.inSize()), col, nb); err != nil {
 				return err
 			}
 			if err := c.b.launchN("nchw_to_cn", c.cout*ld, offset(a.DOut, lo*c.outSize()), dy, i32(nb), i32(c.cout), i32(c.px())); err != nil {
@@ -263,7 +265,7 @@ func (l *classLoss) Forward(a backend.Args) error {
 	if err := l.b.Download(l.bad[:], st); err != nil {
 		return err
 	}
-	if bad := int32(mathBits(l.bad[0])); bad != 0 {
+	if bad := int32(math.Float32bits(l.bad[0])); bad != 0 {
 		return fmt.Errorf("the target of sample %d is not a class in [0, %d)", bad-1, l.k)
 	}
 	return nil

@@ -3,6 +3,7 @@ package vm
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/cnntrain/cnntrain/internal/backend"
 	"github.com/cnntrain/cnntrain/internal/graph"
@@ -142,11 +143,8 @@ func (d *Device) LoadOptimizerState(tensors []StateTensor, steps int) error {
 	for _, t := range tensors {
 		var p *graph.Param
 		var name string
-		for i := len(t.Name) - 1; i > 0; i-- { // the state name is the last dotted part
-			if t.Name[i] == '.' {
-				p, name = byName[t.Name[:i]], t.Name[i+1:]
-				break
-			}
+		if i := strings.LastIndex(t.Name, "."); i > 0 { // the state name is the last dotted part
+			p, name = byName[t.Name[:i]], t.Name[i+1:]
 		}
 		if p == nil {
 			return fmt.Errorf("optimizer state %q belongs to no parameter of the model", t.Name)
