@@ -1,0 +1,163 @@
+#include "textflag.h"
+
+// REDUCE sums the 16 lanes of z (whose low halves are y and x) into the
+// float at byte offset off of DI: halves, then quarters, then pairs.
+#define REDUCE(z, y, x, off) \
+	VEXTRACTF64X4 $1, z, Y24; \
+	VADDPS Y24, y, Y24; \
+	VEXTRACTF32X4 $1, Y24, X25; \
+	VADDPS X25, X24, X24; \
+	VMOVHLPS X24, X24, X25; \
+	VADDPS X25, X24, X24; \
+	VMOVSHDUP X24, X25; \
+	VADDSS X25, X24, X24; \
+	VMOVSS X24, off(DI)
+
+// func dot4x4AVX512(k, count int, a, b *[4]*float32, aStride, bStride int, out *[16]float32)
+//
+// out[4i+j] = Σ_t Σ_{p<k} a_i[t·aStride + p] · b_j[t·bStride + p], where a_i
+// and b_j are the four row pointers of a and b and the strides count floats.
+// Z0–Z15 accumulate the 4×4 pairs 16 values of p at a time (the last, partial
+// group of p under a mask); each is reduced to one value at the end, always
+// in the same order.
+TEXT ·dot4x4AVX512(SB), NOSPLIT, $0-56
+	MOVQ a+16(FP), AX
+	MOVQ 0(AX), R8
+	MOVQ 8(AX), R9
+	MOVQ 16(AX), R10
+	MOVQ 24(AX), R11
+	MOVQ b+24(FP), AX
+	MOVQ 0(AX), R12
+	MOVQ 8(AX), R13
+	MOVQ 16(AX), R14
+	MOVQ 24(AX), SI
+
+	// K1 masks the last k mod 16 values of each row.
+	MOVQ k+0(FP), CX
+	ANDQ $15, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+	MOVQ count+8(FP), BX
+	TESTQ BX, BX
+	JZ   reduce
+
+image:
+	XORQ DX, DX            // byte offset of p in every row
+	MOVQ k+0(FP), CX
+	SHRQ $4, CX
+	JZ   tail
+
+loop:
+	VMOVUPS (R12)(DX*1), Z20
+	VMOVUPS (R13)(DX*1), Z21
+	VMOVUPS (R14)(DX*1), Z22
+	VMOVUPS (SI)(DX*1), Z23
+	VMOVUPS (R8)(DX*1), Z16
+	VFMADD231PS Z20, Z16, Z0
+	VFMADD231PS Z21, Z16, Z1
+	VFMADD231PS Z22, Z16, Z2
+	VFMADD231PS Z23, Z16, Z3
+	VMOVUPS (R9)(DX*1), Z17
+	VFMADD231PS Z20, Z17, Z4
+	VFMADD231PS Z21, Z17, Z5
+	VFMADD231PS Z22, Z17, Z6
+	VFMADD231PS Z23, Z17, Z7
+	VMOVUPS (R10)(DX*1), Z18
+	VFMADD231PS Z20, Z18, Z8
+	VFMADD231PS Z21, Z18, Z9
+	VFMADD231PS Z22, Z18, Z10
+	VFMADD231PS Z23, Z18, Z11
+	VMOVUPS (R11)(DX*1), Z19
+	VFMADD231PS Z20, Z19, Z12
+	VFMADD231PS Z21, Z19, Z13
+	VFMADD231PS Z22, Z19, Z14
+	VFMADD231PS Z23, Z19, Z15
+	ADDQ $64, DX
+	DECQ CX
+	JNZ  loop
+
+tail:
+	MOVQ k+0(FP), CX
+	ANDQ $15, CX
+	JZ   next
+	VMOVUPS.Z (R12)(DX*1), K1, Z20
+	VMOVUPS.Z (R13)(DX*1), K1, Z21
+	VMOVUPS.Z (R14)(DX*1), K1, Z22
+	VMOVUPS.Z (SI)(DX*1), K1, Z23
+	VMOVUPS.Z (R8)(DX*1), K1, Z16
+	VFMADD231PS Z20, Z16, Z0
+	VFMADD231PS Z21, Z16, Z1
+	VFMADD231PS Z22, Z16, Z2
+	VFMADD231PS Z23, Z16, Z3
+	VMOVUPS.Z (R9)(DX*1), K1, Z17
+	VFMADD231PS Z20, Z17, Z4
+	VFMADD231PS Z21, Z17, Z5
+	VFMADD231PS Z22, Z17, Z6
+	VFMADD231PS Z23, Z17, Z7
+	VMOVUPS.Z (R10)(DX*1), K1, Z18
+	VFMADD231PS Z20, Z18, Z8
+	VFMADD231PS Z21, Z18, Z9
+	VFMADD231PS Z22, Z18, Z10
+	VFMADD231PS Z23, Z18, Z11
+	VMOVUPS.Z (R11)(DX*1), K1, Z19
+	VFMADD231PS Z20, Z19, Z12
+	VFMADD231PS Z21, Z19, Z13
+	VFMADD231PS Z22, Z19, Z14
+	VFMADD231PS Z23, Z19, Z15
+
+next:
+	MOVQ aStride+32(FP), AX
+	SHLQ $2, AX
+	ADDQ AX, R8
+	ADDQ AX, R9
+	ADDQ AX, R10
+	ADDQ AX, R11
+	MOVQ bStride+40(FP), AX
+	SHLQ $2, AX
+	ADDQ AX, R12
+	ADDQ AX, R13
+	ADDQ AX, R14
+	ADDQ AX, SI
+	DECQ BX
+	JNZ  image
+
+reduce:
+	MOVQ out+48(FP), DI
+	REDUCE(Z0, Y0, X0, 0)
+	REDUCE(Z1, Y1, X1, 4)
+	REDUCE(Z2, Y2, X2, 8)
+	REDUCE(Z3, Y3, X3, 12)
+	REDUCE(Z4, Y4, X4, 16)
+	REDUCE(Z5, Y5, X5, 20)
+	REDUCE(Z6, Y6, X6, 24)
+	REDUCE(Z7, Y7, X7, 28)
+	REDUCE(Z8, Y8, X8, 32)
+	REDUCE(Z9, Y9, X9, 36)
+	REDUCE(Z10, Y10, X10, 40)
+	REDUCE(Z11, Y11, X11, 44)
+	REDUCE(Z12, Y12, X12, 48)
+	REDUCE(Z13, Y13, X13, 52)
+	REDUCE(Z14, Y14, X14, 56)
+	REDUCE(Z15, Y15, X15, 60)
+	VZEROUPPER
+	RET

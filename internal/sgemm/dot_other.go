@@ -1,0 +1,5 @@
+//go:build !amd64
+
+package sgemm
+
+var dot4x4 = dot4x4Go
