@@ -118,7 +118,7 @@ func (c *Backend) Compile(op ops.Op, in []ops.Shape) (backend.Kernel, error) {
 	case ops.MaxPool2d:
 		return &maxPool2d{size: op.Size, x: in[0], out: out, workers: c.workers}, nil
 	case ops.ReLU:
-		return relu{}, nil
+		return &relu{workers: c.workers}, nil
 	case ops.LogSoftmax:
 		return logSoftmax{n: in[0][0], k: in[0][1]}, nil
 	case ops.NLLLoss, ops.CrossEntropyLoss:

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cnntrain/cnntrain/internal/backend"
 	"github.com/cnntrain/cnntrain/internal/ops"
+	"github.com/cnntrain/cnntrain/internal/vec"
 )
 
 // maxPool2d is PyTorch's MaxPool2d(k) (stride k, no padding, floor mode):
@@ -58,28 +59,13 @@ func (p *maxPool2d) run(_, lo, hi int) {
 	}
 }
 
-// pool2 is the 2×2 window unrolled: the common case, and the one where the
-// general loop's bookkeeping costs as much as the comparisons.
+// pool2 pools a plane with 2×2 windows, a line of outputs at a time
+// (vec.MaxPool2Row, vectorized: branches on which of four values is largest
+// mispredict half the time).
 func pool2(src []float32, w, ho, wo int, dst []float32, arg []int32) {
 	for oy := 0; oy < ho; oy++ {
-		r0 := src[2*oy*w : 2*oy*w+2*wo]
-		r1 := src[(2*oy+1)*w : (2*oy+1)*w+2*wo]
-		d, g := dst[oy*wo:oy*wo+wo], arg[oy*wo:oy*wo+wo]
-		base := int32(2 * oy * w)
-		for ox := range d {
-			a, b, c, e := r0[2*ox], r0[2*ox+1], r1[2*ox], r1[2*ox+1]
-			best, at := a, int32(2*ox) // PyTorch starts from −inf: the first value always enters
-			if b > best || b != b {
-				best, at = b, int32(2*ox+1)
-			}
-			if c > best || c != c {
-				best, at = c, int32(w+2*ox)
-			}
-			if e > best || e != e {
-				best, at = e, int32(w+2*ox+1)
-			}
-			d[ox], g[ox] = best, base+at
-		}
+		r0, r1 := src[2*oy*w:(2*oy+1)*w], src[(2*oy+1)*w:(2*oy+2)*w]
+		vec.MaxPool2Row(r0, r1, wo, 2*oy*w, w, dst[oy*wo:(oy+1)*wo], arg[oy*wo:(oy+1)*wo])
 	}
 }
 
@@ -88,39 +74,55 @@ func (p *maxPool2d) Backward(_ int, a backend.Args) error {
 	hw := p.x[2] * p.x[3]
 	per := p.out[2] * p.out[3]
 	clear(dIn)
-	for o, g := range dOut {
-		dIn[(o/per)*hw+int(argmax[o])] += g
+	for pl := range p.x[0] * p.x[1] {
+		plane := dIn[pl*hw : (pl+1)*hw]
+		for o, g := range dOut[pl*per : (pl+1)*per] {
+			plane[argmax[pl*per+o]] += g
+		}
 	}
 	return nil
 }
 
-// relu is max(x, 0), keeping NaN so the NaN guard sees it.
-type relu struct{}
+// relu is max(x, 0) as PyTorch computes it (vec.ReLU: NaN stays NaN), its
+// backward PyTorch's threshold_backward (vec.ReLUGrad). Large tensors are
+// split over the workers in blocks of reluBlock values.
+type relu struct {
+	workers int
+	// The call in progress, for run.
+	backward     bool
+	x, y, dy, dx []float32
+}
 
-func (relu) Workspace() int { return 0 }
+// reluBlock values per work item: 16 KB, a multiple of the 16-value vectors.
+const reluBlock = 4096
 
-// Forward uses Go's max, which compiles without a branch (signs of
-// activations are a coin toss, so a branch mispredicts half the time) and
-// returns NaN for NaN.
-func (relu) Forward(a backend.Args) error {
-	x := f32(a.In[0])
-	dst := f32(a.Out)[:len(x)]
-	for i, v := range x {
-		dst[i] = max(v, 0)
-	}
+func (*relu) Workspace() int { return 0 }
+
+func (r *relu) Forward(a backend.Args) error {
+	r.backward, r.x = false, f32(a.In[0])
+	r.y = f32(a.Out)[:len(r.x)]
+	r.split(len(r.x))
 	return nil
 }
 
-// Backward passes the gradient where the output is positive, like PyTorch's
-// threshold_backward on the result. Without a branch: the output is +0 or
-// positive, so the negated bit pattern's sign smeared over 32 bits is a mask
-// that is all ones exactly where the output is positive.
-func (relu) Backward(_ int, a backend.Args) error {
-	out := f32(a.Out)
-	dy, dx := f32(a.DOut)[:len(out)], f32(a.DIn)[:len(out)]
-	for i, y := range out {
-		mask := uint32(-int32(math.Float32bits(y)) >> 31)
-		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & mask)
-	}
+func (r *relu) Backward(_ int, a backend.Args) error {
+	r.backward, r.y = true, f32(a.Out)
+	r.dy, r.dx = f32(a.DOut)[:len(r.y)], f32(a.DIn)[:len(r.y)]
+	r.split(len(r.y))
 	return nil
+}
+
+// split runs the pass over n values, a block per item; an element counts
+// as a few multiply-adds' worth of work.
+func (r *relu) split(n int) {
+	parallelFor((n+reluBlock-1)/reluBlock, reluBlock/8, r.workers, r)
+}
+
+func (r *relu) run(_, lo, hi int) {
+	a, b := lo*reluBlock, min(hi*reluBlock, len(r.y))
+	if r.backward {
+		vec.ReLUGrad(r.dx[a:b], r.dy[a:b], r.y[a:b])
+		return
+	}
+	vec.ReLU(r.y[a:b], r.x[a:b])
 }

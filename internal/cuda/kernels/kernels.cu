@@ -82,27 +82,22 @@ extern "C" __global__ void fill_f32(float* x, int n, float v)
     GRID_STRIDE(i, n) x[i] = v;
 }
 
-// relu_forward is y = max(x, 0) keeping NaN, as Go's max in the CPU backend (grid-stride).
+// relu_forward is PyTorch's relu, y = (0 > x) ? 0 : x: NaN and −0 pass through (grid-stride),
+// as vec.ReLU on the CPU.
 extern "C" __global__ void relu_forward(const float* x, float* y, int n)
 {
     GRID_STRIDE(i, n)
     {
         const float v = x[i];
-        y[i] = v != v ? v : (v > 0.0f ? v : 0.0f);
+        y[i] = 0.0f > v ? 0.0f : v;
     }
 }
 
-// relu_backward passes dy where the CPU backend's branch-free mask passes: the sign bit of the
-// negated bit pattern of y, smeared over 32 bits (grid-stride). That is all ones for y > 0 and for
-// a NaN with its sign bit clear, as README says, and also for y = −0, which README's wording
-// leaves out; relu_forward never outputs −0, and this keeps bit-for-bit agreement with the CPU.
+// relu_backward is PyTorch's threshold_backward(dy, y, 0): dx = (y <= 0) ? 0 : dy, so a NaN y
+// passes the gradient and −0 does not (grid-stride), as vec.ReLUGrad on the CPU.
 extern "C" __global__ void relu_backward(const float* y, const float* dy, float* dx, int n)
 {
-    GRID_STRIDE(i, n)
-    {
-        const unsigned int mask = ((0u - __float_as_uint(y[i])) & 0x80000000u) ? 0xffffffffu : 0u;
-        dx[i] = __uint_as_float(__float_as_uint(dy[i]) & mask);
-    }
+    GRID_STRIDE(i, n) dx[i] = y[i] <= 0.0f ? 0.0f : dy[i];
 }
 
 // bias_rows broadcasts the bias b over the rows of y, the start of a Linear's output (grid-stride).

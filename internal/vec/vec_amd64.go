@@ -1,0 +1,41 @@
+package vec
+
+import "golang.org/x/sys/cpu"
+
+//go:noescape
+func reluAVX512(dst, src []float32)
+
+//go:noescape
+func reluGradAVX512(dx, dy, out []float32)
+
+//go:noescape
+func addToAVX512(dst, src []float32)
+
+//go:noescape
+func addScalarAVX512(dst, src []float32, c float32)
+
+//go:noescape
+func sumAVX512(x []float32) float32
+
+//go:noescape
+func maxPool2RowAVX512(r0, r1 *float32, wo, base, w int, dst *float32, arg *int32)
+
+var hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
+
+// The implementations this CPU runs; tests switch them.
+var (
+	relu      = pick(reluAVX512, reluGo)
+	reluGrad  = pick(reluGradAVX512, reluGradGo)
+	addTo     = pick(addToAVX512, addToGo)
+	sum       = pick(sumAVX512, sumGo)
+	addScalar = pick(addScalarAVX512, addScalarGo)
+
+	maxPool2Row = pick(maxPool2RowAVX512, maxPool2RowGo)
+)
+
+func pick[F any](fast, portable F) F {
+	if hasAVX512 {
+		return fast
+	}
+	return portable
+}
