@@ -2,6 +2,8 @@
 
 package vec
 
+const hasAVX512 = false
+
 var (
 	relu      = reluGo
 	reluGrad  = reluGradGo

@@ -55,10 +55,16 @@ const (
 )
 
 func newConv2d(op ops.Op, in []ops.Shape, workers int) *conv2d {
+	return newConv2dLayout(op, in, workers, op.Padding == 0)
+}
+
+// newConv2dLayout is newConv2d with the layout chosen: wide works only
+// without padding.
+func newConv2dLayout(op ops.Op, in []ops.Shape, workers int, wide bool) *conv2d {
 	x, w := in[0], in[1]
 	d := convDims{n: x[0], cin: x[1], h: x[2], w: x[3], cout: w[0], k: op.KernelSize, p: op.Padding}
 	d.ho, d.wo = d.h+2*d.p-d.k+1, d.w+2*d.p-d.k+1
-	d.wide = d.p == 0
+	d.wide = wide && d.p == 0
 	perWorker := (d.n + workers - 1) / workers
 	nb := max(1, colBudget/(d.rows()*d.span()), (minCols+d.span()-1)/d.span())
 	nb = min(nb, perWorker)

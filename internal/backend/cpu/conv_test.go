@@ -1,8 +1,12 @@
 package cpu
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/cnntrain/cnntrain/internal/backend"
+	"github.com/cnntrain/cnntrain/internal/ops"
 )
 
 // im2colDef is im2col by its definition, one value at a time.
@@ -75,5 +79,90 @@ func BenchmarkIm2col(b *testing.B) {
 			}
 			b.ReportMetric(float64(len(col))*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gfloats/s")
 		})
+	}
+}
+
+// convDef is an unpadded convolution and its three gradients by their
+// definitions, in float64.
+func convDef(d convDims, x, w, b, dy []float32) (out, dx, dw, db []float64) {
+	out, dx = make([]float64, d.n*d.outSize()), make([]float64, d.n*d.inSize())
+	dw, db = make([]float64, d.cout*d.rows()), make([]float64, d.cout)
+	for n := range d.n {
+		for o := range d.cout {
+			for oy := range d.ho {
+				for ox := range d.wo {
+					at := ((n*d.cout+o)*d.ho+oy)*d.wo + ox
+					s := float64(b[o])
+					for c := range d.cin {
+						for ki := range d.k {
+							for kj := range d.k {
+								xi := ((n*d.cin+c)*d.h+oy+ki)*d.w + ox + kj
+								wi := ((o*d.cin+c)*d.k+ki)*d.k + kj
+								s += float64(w[wi]) * float64(x[xi])
+								dx[xi] += float64(w[wi]) * float64(dy[at])
+								dw[wi] += float64(x[xi]) * float64(dy[at])
+							}
+						}
+					}
+					out[at] = s
+					db[o] += float64(dy[at])
+				}
+			}
+		}
+	}
+	return out, dx, dw, db
+}
+
+// TestConvLayoutsMatchDefinition runs unpadded convolutions in both
+// layouts, the wide one (unfoldWide, foldWide, DotRows) and the compact one
+// (im2col, col2im, Gemm), over batches that leave a partial last chunk and
+// with one and three workers, against the definition: forward, input,
+// weight and bias gradients.
+func TestConvLayoutsMatchDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	buf := func(n int) *Buffer { return &Buffer{data: make([]float32, n)} }
+	random := func(n int) *Buffer {
+		b := buf(n)
+		for i := range b.data {
+			b.data[i] = float32(rng.NormFloat64())
+		}
+		return b
+	}
+	for _, g := range []struct{ n, cin, h, w, cout, k, workers int }{
+		{5, 3, 32, 32, 6, 5, 1}, {7, 6, 14, 14, 16, 5, 3}, {3, 1, 28, 28, 6, 5, 3}, {4, 2, 7, 9, 3, 3, 1}, {2, 2, 5, 5, 5, 5, 1},
+	} {
+		op := ops.Op{Kind: ops.Conv2d, KernelSize: g.k}
+		in := []ops.Shape{{g.n, g.cin, g.h, g.w}, {g.cout, g.cin, g.k, g.k}, {g.cout}}
+		x, w, b := random(g.n*g.cin*g.h*g.w), random(g.cout*g.cin*g.k*g.k), random(g.cout)
+		ho, wo := g.h-g.k+1, g.w-g.k+1
+		dy := random(g.n * g.cout * ho * wo)
+		for _, wide := range []bool{true, false} {
+			c := newConv2dLayout(op, in, g.workers, wide)
+			if c.d.wide != wide {
+				t.Fatalf("%+v: asked for wide=%v, got %v", g, wide, c.d.wide)
+			}
+			ws := buf(c.Workspace())
+			out, dx, dw, db := buf(len(dy.data)), buf(len(x.data)), buf(len(w.data)), buf(g.cout)
+			if err := c.Forward(backend.Args{In: []backend.Buffer{x, w, b}, Out: out, Workspace: ws}); err != nil {
+				t.Fatal(err)
+			}
+			for wrt, d := range []*Buffer{dx, dw, db} {
+				if err := c.Backward(wrt, backend.Args{In: []backend.Buffer{x, w, b}, Out: out, DOut: dy, DIn: d, Workspace: ws}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wOut, wDx, wDw, wDb := convDef(c.d, x.data, w.data, b.data, dy.data)
+			for _, r := range []struct {
+				name string
+				got  []float32
+				want []float64
+			}{{"output", out.data, wOut}, {"input gradient", dx.data, wDx}, {"weight gradient", dw.data, wDw}, {"bias gradient", db.data, wDb}} {
+				for i, v := range r.got {
+					if d := math.Abs(float64(v) - r.want[i]); d > 1e-4*(1+math.Abs(r.want[i])) {
+						t.Fatalf("%+v wide=%v: %s[%d] = %v, want %v", g, wide, r.name, i, v, r.want[i])
+					}
+				}
+			}
+		}
 	}
 }
