@@ -13,6 +13,11 @@ func kernelAVX2(k int, a, b, c *float32, ldc, ldb int)
 //go:noescape
 func kernelAVX512(k int, a, b, c *float32, ldc, ldb int)
 
+// kernelAVX512x6 is kernelAVX512 for 6×32 tiles (kernel_avx512x6_amd64.s).
+//
+//go:noescape
+func kernelAVX512x6(k int, a, b, c *float32, ldc, ldb int)
+
 var (
 	avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 96, nc: 512, directM: 256, kernel: kernelAVX2}
 	// 8×32 tiles: 16 ZMM accumulators, two ZMM rows of B and broadcasts of A
@@ -20,14 +25,14 @@ var (
 	// 24 KB) in a 32 KB L1 while A strips stream from L2; the A block (mc×kc,
 	// 96 KB) stays in L2.
 	avx512Impl = &impl{name: "avx512", mr: 8, nr: 32, kc: 192, mc: 128, nc: 1024, directM: 256, kernel: kernelAVX512}
+	// 6×32 tiles for products of at most 6 rows, with the 8×32 kernel's blocks.
+	avx512x6Impl = &impl{name: "avx512x6", mr: 6, nr: 32, kc: 192, mc: 96, nc: 1024, directM: 256, kernel: kernelAVX512x6}
 )
 
 func init() {
 	// The convolutions of the MNIST CNN and LeNet have 6 output channels:
 	// 6-row tiles waste nothing there, 8-row tiles a quarter.
-	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		avx512Impl.narrow = avx2Impl
-	}
+	avx512Impl.narrow = avx512x6Impl
 }
 
 // impls lists every implementation this machine can run, the selected one
@@ -35,7 +40,7 @@ func init() {
 var impls = func() []*impl {
 	var l []*impl
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL {
-		l = append(l, avx512Impl)
+		l = append(l, avx512Impl, avx512x6Impl)
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		l = append(l, avx2Impl)

@@ -65,17 +65,20 @@ func newConv2dLayout(op ops.Op, in []ops.Shape, workers int, wide bool) *conv2d 
 	d := convDims{n: x[0], cin: x[1], h: x[2], w: x[3], cout: w[0], k: op.KernelSize, p: op.Padding}
 	d.ho, d.wo = d.h+2*d.p-d.k+1, d.w+2*d.p-d.k+1
 	d.wide = wide && d.p == 0
+	if d.wide {
+		d.taps = make([]int, d.rows())
+		for r := range d.taps {
+			d.taps[r] = d.tap(r)
+		}
+	}
 	perWorker := (d.n + workers - 1) / workers
 	nb := max(1, colBudget/(d.rows()*d.span()), (minCols+d.span()-1)/d.span())
 	nb = min(nb, perWorker)
 	c := &conv2d{d: d, workers: workers, nb: nb, used: make([]bool, workers)}
 	if d.wide {
-		c.dyRows, c.xRows = make([]int, d.cout), make([]int, d.rows())
+		c.dyRows, c.xRows = make([]int, d.cout), d.taps
 		for o := range c.dyRows {
 			c.dyRows[o] = o * nb * d.span()
-		}
-		for r := range c.xRows {
-			c.xRows[r] = d.tap(r)
 		}
 	}
 	return c
@@ -85,8 +88,10 @@ func newConv2dLayout(op ops.Op, in []ops.Shape, workers int, wide bool) *conv2d 
 type convDims struct {
 	n, cin, h, w, cout, k, p, ho, wo int
 	// wide: without padding, the unfolded matrix keeps the input's line
-	// width (see unfoldWide); span is its columns per image.
+	// width (see unfoldWide); span is its columns per image, and taps[r]
+	// where its row r starts in an image.
 	wide bool
+	taps []int
 }
 
 func (d convDims) rows() int    { return d.cin * d.k * d.k } // rows of the unfolded matrix
@@ -174,8 +179,7 @@ func unfold(x []float32, d convDims, lo, nb int, col []float32) {
 // product does (w−wo)/w more work: 12 % on LeNet's first layer.
 func unfoldWide(img []float32, d convDims, col []float32, ld int) {
 	span := d.span()
-	for r := range d.rows() {
-		at := d.tap(r)
+	for r, at := range d.taps {
 		copy(col[r*ld:r*ld+span], img[at:at+span])
 	}
 }
@@ -254,8 +258,7 @@ func (c *conv2d) inputGradChunk(worker, lo, nb int) {
 func foldWide(col []float32, ld int, d convDims, img []float32) {
 	clear(img)
 	span := d.span()
-	for r := range d.rows() {
-		at := d.tap(r)
+	for r, at := range d.taps {
 		vec.AddTo(img[at:at+span], col[r*ld:r*ld+span])
 	}
 }

@@ -3,6 +3,7 @@ package cpu
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/cnntrain/cnntrain/internal/backend"
@@ -163,6 +164,51 @@ func TestConvLayoutsMatchDefinition(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// BenchmarkConvPasses times each pass of the convolutions of LeNet, the
+// MNIST CNN and one VGG layer at their training batch sizes, on every core
+// (and on one: -cpu 1).
+func BenchmarkConvPasses(b *testing.B) {
+	for _, g := range []struct {
+		name                      string
+		n, cin, h, w, cout, k, p int
+	}{
+		{"lenet1", 64, 3, 32, 32, 6, 5, 0}, {"lenet2", 64, 6, 14, 14, 16, 5, 0},
+		{"mnist1", 64, 1, 28, 28, 6, 5, 0}, {"mnist2", 64, 6, 12, 12, 6, 5, 0},
+		{"vgg-width0.25-3", 128, 16, 16, 16, 32, 3, 1},
+	} {
+		op := ops.Op{Kind: ops.Conv2d, KernelSize: g.k, Padding: g.p}
+		in := []ops.Shape{{g.n, g.cin, g.h, g.w}, {g.cout, g.cin, g.k, g.k}, {g.cout}}
+		c := newConv2d(op, in, runtime.GOMAXPROCS(0))
+		buf := func(n int) *Buffer { return &Buffer{data: make([]float32, n)} }
+		ho, wo := g.h+2*g.p-g.k+1, g.w+2*g.p-g.k+1
+		x, w, bias := buf(g.n*g.cin*g.h*g.w), buf(g.cout*g.cin*g.k*g.k), buf(g.cout)
+		out, dy := buf(g.n*g.cout*ho*wo), buf(g.n*g.cout*ho*wo)
+		dx, dw, db, ws := buf(len(x.data)), buf(len(w.data)), buf(g.cout), buf(c.Workspace())
+		for i := range x.data {
+			x.data[i] = float32(i%13) - 6
+		}
+		for i := range dy.data {
+			dy.data[i] = float32(i%7) - 3
+		}
+		args := func(d *Buffer) backend.Args {
+			return backend.Args{In: []backend.Buffer{x, w, bias}, Out: out, DOut: dy, DIn: d, Workspace: ws}
+		}
+		b.Run(g.name+"/forward", func(b *testing.B) {
+			for b.Loop() {
+				c.Forward(args(nil))
+			}
+		})
+		for wrt, pass := range []string{"input", "weight", "bias"} {
+			d := []*Buffer{dx, dw, db}[wrt]
+			b.Run(g.name+"/"+pass, func(b *testing.B) {
+				for b.Loop() {
+					c.Backward(wrt, args(d))
+				}
+			})
 		}
 	}
 }
