@@ -20,6 +20,21 @@ func sumAVX512(x []float32) float32
 //go:noescape
 func maxPool2RowAVX512(r0, r1 *float32, wo, base, w int, dst *float32, arg *int32)
 
+//go:noescape
+func sumF64AVX512(x []float32) float64
+
+//go:noescape
+func sumSqDevF64AVX512(x []float32, mean float64) float64
+
+//go:noescape
+func sumsDyXcAVX512(dy, x []float32, mean float64) (sumDy, sumDyXc float64)
+
+//go:noescape
+func affineF64AVX512(dst, src []float32, scale, shift float64)
+
+//go:noescape
+func bnGradF64AVX512(dx, dy, x []float32, gain, a, b, mean float64)
+
 var hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
 
 // The implementations this CPU runs; tests switch them.
@@ -31,6 +46,12 @@ var (
 	addScalar = pick(addScalarAVX512, addScalarGo)
 
 	maxPool2Row = pick(maxPool2RowAVX512, maxPool2RowGo)
+
+	sumF64      = pick(sumF64AVX512, sumF64Go)
+	sumSqDevF64 = pick(sumSqDevF64AVX512, sumSqDevF64Go)
+	sumsDyXc    = pick(sumsDyXcAVX512, sumsDyXcGo)
+	affineF64   = pick(affineF64AVX512, affineF64Go)
+	bnGradF64   = pick(bnGradF64AVX512, bnGradF64Go)
 )
 
 func pick[F any](fast, portable F) F {

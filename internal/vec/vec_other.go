@@ -12,4 +12,10 @@ var (
 	addScalar = addScalarGo
 
 	maxPool2Row = maxPool2RowGo
+
+	sumF64      = sumF64Go
+	sumSqDevF64 = sumSqDevF64Go
+	sumsDyXc    = sumsDyXcGo
+	affineF64   = affineF64Go
+	bnGradF64   = bnGradF64Go
 )

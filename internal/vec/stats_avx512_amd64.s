@@ -1,0 +1,223 @@
+#include "textflag.h"
+
+// The loops below run 16 float32 values per step as two halves of 8
+// converted to float64 (VCVTPS2PD), the last n mod 16 under masks K1 (low
+// half) and K2 (high half), set by MASKS8 from CX, which it leaves holding
+// n/16.
+#define MASKS8 \
+	MOVQ CX, AX; \
+	ANDQ $15, AX; \
+	MOVQ CX, R8; \
+	MOVQ AX, CX; \
+	MOVL $1, DX; \
+	SHLL CX, DX; \
+	DECL DX; \
+	KMOVW DX, K1; \
+	SHRL $8, DX; \
+	KMOVW DX, K2; \
+	MOVQ R8, CX; \
+	SHRQ $4, CX
+
+// REDUCEPD adds the 8 lanes of Z0 and those of Z1 into X0's low lane.
+#define REDUCEPD \
+	VADDPD Z1, Z0, Z0; \
+	VEXTRACTF64X4 $1, Z0, Y1; \
+	VADDPD Y1, Y0, Y0; \
+	VEXTRACTF128 $1, Y0, X1; \
+	VADDPD X1, X0, X0; \
+	VPERMILPD $1, X0, X1; \
+	VADDSD X1, X0, X0
+
+// func sumF64AVX512(x []float32) float64
+TEXT ·sumF64AVX512(SB), NOSPLIT, $0-32
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	MASKS8
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+	TESTQ CX, CX
+	JZ   sumtail
+sumloop:
+	VCVTPS2PD (SI), Z2
+	VCVTPS2PD 32(SI), Z3
+	VADDPD Z2, Z0, Z0
+	VADDPD Z3, Z1, Z1
+	ADDQ $64, SI
+	DECQ CX
+	JNZ  sumloop
+sumtail:
+	VCVTPS2PD.Z (SI), K1, Z2
+	VCVTPS2PD.Z 32(SI), K2, Z3
+	VADDPD Z2, Z0, Z0
+	VADDPD Z3, Z1, Z1
+	REDUCEPD
+	VMOVSD X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func sumSqDevF64AVX512(x []float32, mean float64) float64
+TEXT ·sumSqDevF64AVX512(SB), NOSPLIT, $0-40
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	VBROADCASTSD mean+24(FP), Z4
+	MASKS8
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+	TESTQ CX, CX
+	JZ   sqtail
+sqloop:
+	VCVTPS2PD (SI), Z2
+	VCVTPS2PD 32(SI), Z3
+	VSUBPD Z4, Z2, Z2
+	VSUBPD Z4, Z3, Z3
+	VFMADD231PD Z2, Z2, Z0
+	VFMADD231PD Z3, Z3, Z1
+	ADDQ $64, SI
+	DECQ CX
+	JNZ  sqloop
+sqtail:
+	VCVTPS2PD.Z (SI), K1, Z2
+	VCVTPS2PD.Z 32(SI), K2, Z3
+	VSUBPD.Z Z4, Z2, K1, Z2
+	VSUBPD.Z Z4, Z3, K2, Z3
+	VFMADD231PD Z2, Z2, Z0
+	VFMADD231PD Z3, Z3, Z1
+	REDUCEPD
+	VMOVSD X0, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func sumsDyXcAVX512(dy, x []float32, mean float64) (sumDy, sumDyXc float64)
+TEXT ·sumsDyXcAVX512(SB), NOSPLIT, $0-72
+	MOVQ dy_base+0(FP), SI
+	MOVQ x_base+24(FP), DI
+	MOVQ dy_len+8(FP), CX
+	VBROADCASTSD mean+48(FP), Z4
+	MASKS8
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+	VXORPD Z10, Z10, Z10
+	VXORPD Z11, Z11, Z11
+	TESTQ CX, CX
+	JZ   dxctail
+dxcloop:
+	VCVTPS2PD (SI), Z2
+	VCVTPS2PD 32(SI), Z3
+	VCVTPS2PD (DI), Z5
+	VCVTPS2PD 32(DI), Z6
+	VADDPD Z2, Z10, Z10
+	VADDPD Z3, Z11, Z11
+	VSUBPD Z4, Z5, Z5
+	VSUBPD Z4, Z6, Z6
+	VFMADD231PD Z5, Z2, Z0
+	VFMADD231PD Z6, Z3, Z1
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  dxcloop
+dxctail:
+	VCVTPS2PD.Z (SI), K1, Z2
+	VCVTPS2PD.Z 32(SI), K2, Z3
+	VCVTPS2PD.Z (DI), K1, Z5
+	VCVTPS2PD.Z 32(DI), K2, Z6
+	VADDPD Z2, Z10, Z10
+	VADDPD Z3, Z11, Z11
+	VSUBPD.Z Z4, Z5, K1, Z5
+	VSUBPD.Z Z4, Z6, K2, Z6
+	VFMADD231PD Z5, Z2, Z0
+	VFMADD231PD Z6, Z3, Z1
+	REDUCEPD
+	VMOVSD X0, sumDyXc+64(FP)
+	VMOVAPD Z10, Z0
+	VMOVAPD Z11, Z1
+	REDUCEPD
+	VMOVSD X0, sumDy+56(FP)
+	VZEROUPPER
+	RET
+
+// func affineF64AVX512(dst, src []float32, scale, shift float64)
+TEXT ·affineF64AVX512(SB), NOSPLIT, $0-64
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ src_len+32(FP), CX
+	VBROADCASTSD scale+48(FP), Z4
+	VBROADCASTSD shift+56(FP), Z5
+	MASKS8
+	TESTQ CX, CX
+	JZ   afftail
+affloop:
+	VCVTPS2PD (SI), Z2
+	VCVTPS2PD 32(SI), Z3
+	VFMADD213PD Z5, Z4, Z2
+	VFMADD213PD Z5, Z4, Z3
+	VCVTPD2PS Z2, Y2
+	VCVTPD2PS Z3, Y3
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  affloop
+afftail:
+	VCVTPS2PD.Z (SI), K1, Z2
+	VCVTPS2PD.Z 32(SI), K2, Z3
+	VFMADD213PD Z5, Z4, Z2
+	VFMADD213PD Z5, Z4, Z3
+	VCVTPD2PS Z2, Y2
+	VCVTPD2PS Z3, Y3
+	VMOVUPS Y2, K1, (DI)
+	VMOVUPS Y3, K2, 32(DI)
+	VZEROUPPER
+	RET
+
+// func bnGradF64AVX512(dx, dy, x []float32, gain, a, b, mean float64)
+// dx = gain*dy + a + b*(x - mean)
+TEXT ·bnGradF64AVX512(SB), NOSPLIT, $0-104
+	MOVQ dx_base+0(FP), DI
+	MOVQ dy_base+24(FP), SI
+	MOVQ x_base+48(FP), BX
+	MOVQ dy_len+32(FP), CX
+	VBROADCASTSD gain+72(FP), Z7
+	VBROADCASTSD a+80(FP), Z8
+	VBROADCASTSD b+88(FP), Z9
+	VBROADCASTSD mean+96(FP), Z4
+	MASKS8
+	TESTQ CX, CX
+	JZ   gtail
+gloop:
+	VCVTPS2PD (BX), Z2
+	VCVTPS2PD 32(BX), Z3
+	VSUBPD Z4, Z2, Z2
+	VSUBPD Z4, Z3, Z3
+	VFMADD213PD Z8, Z9, Z2       // b*(x-mean) + a
+	VFMADD213PD Z8, Z9, Z3
+	VCVTPS2PD (SI), Z5
+	VCVTPS2PD 32(SI), Z6
+	VFMADD231PD Z7, Z5, Z2       // + g*dy
+	VFMADD231PD Z7, Z6, Z3
+	VCVTPD2PS Z2, Y2
+	VCVTPD2PS Z3, Y3
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	ADDQ $64, BX
+	DECQ CX
+	JNZ  gloop
+gtail:
+	VCVTPS2PD.Z (BX), K1, Z2
+	VCVTPS2PD.Z 32(BX), K2, Z3
+	VSUBPD Z4, Z2, Z2
+	VSUBPD Z4, Z3, Z3
+	VFMADD213PD Z8, Z9, Z2
+	VFMADD213PD Z8, Z9, Z3
+	VCVTPS2PD.Z (SI), K1, Z5
+	VCVTPS2PD.Z 32(SI), K2, Z6
+	VFMADD231PD Z7, Z5, Z2
+	VFMADD231PD Z7, Z6, Z3
+	VCVTPD2PS Z2, Y2
+	VCVTPD2PS Z3, Y3
+	VMOVUPS Y2, K1, (DI)
+	VMOVUPS Y3, K2, 32(DI)
+	VZEROUPPER
+	RET
