@@ -7,13 +7,25 @@ import "golang.org/x/sys/cpu"
 //go:noescape
 func kernelAVX2(k int, a, b, c *float32, ldc, ldb int)
 
+//go:generate go run gen_kernels.go
+
 // kernelAVX512 is kernelGo for 8×32 tiles in AVX-512 assembly
-// (kernel_avx512_amd64.s).
+// (kernel_avx512_amd64.s, generated).
 //
 //go:noescape
 func kernelAVX512(k int, a, b, c *float32, ldc, ldb int)
 
-// kernelAVX512x6 is kernelAVX512 for 6×32 tiles (kernel_avx512x6_amd64.s).
+// kernelAVX512Store is kernelAVX512 storing the tile instead of adding it.
+//
+//go:noescape
+func kernelAVX512Store(k int, a, b, c *float32, ldc, ldb int)
+
+// kernelAVX512x6Store is kernelAVX512x6 storing the tile.
+//
+//go:noescape
+func kernelAVX512x6Store(k int, a, b, c *float32, ldc, ldb int)
+
+// kernelAVX512x6 is kernelAVX512 for 6×32 tiles.
 //
 //go:noescape
 func kernelAVX512x6(k int, a, b, c *float32, ldc, ldb int)
@@ -24,9 +36,9 @@ var (
 	// folded into the FMAs. kc = 192 keeps the B micro-panel (kc×32 floats,
 	// 24 KB) in a 32 KB L1 while A strips stream from L2; the A block (mc×kc,
 	// 96 KB) stays in L2.
-	avx512Impl = &impl{name: "avx512", mr: 8, nr: 32, kc: 192, mc: 128, nc: 1024, directM: 256, kernel: kernelAVX512}
+	avx512Impl = &impl{name: "avx512", mr: 8, nr: 32, kc: 192, mc: 128, nc: 1024, directM: 256, kernel: kernelAVX512, store: kernelAVX512Store}
 	// 6×32 tiles for products of at most 6 rows, with the 8×32 kernel's blocks.
-	avx512x6Impl = &impl{name: "avx512x6", mr: 6, nr: 32, kc: 192, mc: 96, nc: 1024, directM: 256, kernel: kernelAVX512x6}
+	avx512x6Impl = &impl{name: "avx512x6", mr: 6, nr: 32, kc: 192, mc: 96, nc: 1024, directM: 256, kernel: kernelAVX512x6, store: kernelAVX512x6Store}
 )
 
 func init() {

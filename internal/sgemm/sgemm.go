@@ -33,6 +33,9 @@ type impl struct {
 	directM    int   // up to this many rows of op(A), B is read in place, not packed
 	narrow     *impl // if not nil, used for products of at most narrow.mr rows
 	kernel     func(k int, a, b, c *float32, ldc, ldb int)
+	// store, if not nil, is kernel writing the tile over C instead of
+	// adding to it: for β = 0 products of one block of k.
+	store func(k int, a, b, c *float32, ldc, ldb int)
 }
 
 // use is the implementation Gemm runs: the first of impls, the fastest this
@@ -56,16 +59,22 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	if m == 0 || n == 0 {
 		return
 	}
-	scale(m, n, beta, c, ldc)
+	im := use
+	if im.narrow != nil && m <= im.narrow.mr {
+		im = im.narrow
+	}
+	// With β = 0 and k in one block, tiles are stored over C: no pass
+	// clearing it first, no loads of it (half the traffic of products with
+	// small k, such as the convolution's input gradient).
+	overwrite := beta == 0 && alpha != 0 && k > 0 && k <= im.kc && im.store != nil
+	if !overwrite {
+		scale(m, n, beta, c, ldc)
+	}
 	if k == 0 || alpha == 0 {
 		return
 	}
 	ws := getWorkspace()
 	defer putWorkspace(ws)
-	im := use
-	if im.narrow != nil && m <= im.narrow.mr {
-		im = im.narrow
-	}
 	mc, nc, kc := im.mc, im.nc, im.kc
 	// With few rows of A, packing B costs as much as the product: the
 	// kernel then reads B's rows in place (only the last, partial strip
@@ -87,7 +96,7 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 			for i0 := 0; i0 < m; i0 += mc {
 				mb := min(mc, m-i0)
 				packA(im.mr, transA, a, lda, i0, p0, mb, kb, alpha, ws.a)
-				macro(im, mb, nb, kb, ws.a, ws.b, bd, ldb, c[i0*ldc+j0:], ldc, &ws.tile)
+				macro(im, mb, nb, kb, ws.a, ws.b, bd, ldb, c[i0*ldc+j0:], ldc, overwrite, &ws.tile)
 			}
 		}
 	}
@@ -275,13 +284,16 @@ func packBTrans(nr int, b []float32, ldb, p0, j0, kb, cols int, strip []float32)
 	}
 }
 
-// macro adds packed A (mb×kb) times B (kb×nb) into C, tile by tile. B is
-// packed in pb, or, when bd is not nil, read in place from bd (row stride
-// ldb) but for its last, partial strip of columns, which is packed in pb.
-// Full tiles go straight to C; edge tiles are computed into tile and the
-// valid part added.
-func macro(im *impl, mb, nb, kb int, pa, pb, bd []float32, ldb int, c []float32, ldc int, tile *[maxMR * maxNR]float32) {
+// macro adds packed A (mb×kb) times B (kb×nb) into C, tile by tile, or
+// with overwrite stores it over C. B is packed in pb, or, when bd is not
+// nil, read in place from bd (row stride ldb) but for its last, partial
+// strip of columns, which is packed in pb. Full tiles go straight to C; edge
+// tiles are computed into tile and the valid part added (or copied).
+func macro(im *impl, mb, nb, kb int, pa, pb, bd []float32, ldb int, c []float32, ldc int, overwrite bool, tile *[maxMR * maxNR]float32) {
 	mr, nr, kernel := im.mr, im.nr, im.kernel
+	if overwrite {
+		kernel = im.store
+	}
 	for js := 0; js < nb; js += nr {
 		cols := min(nr, nb-js)
 		bs, bstride := pb[js*kb:], nr
@@ -302,6 +314,10 @@ func macro(im *impl, mb, nb, kb int, pa, pb, bd []float32, ldb int, c []float32,
 			kernel(kb, &as[0], &bs[0], &tile[0], nr, bstride)
 			for r := 0; r < rows; r++ {
 				dst := c[(is+r)*ldc+js : (is+r)*ldc+js+cols]
+				if overwrite {
+					copy(dst, tile[r*nr:r*nr+cols])
+					continue
+				}
 				for j, v := range tile[r*nr : r*nr+cols] {
 					dst[j] += v
 				}
