@@ -173,7 +173,7 @@ func TestConvLayoutsMatchDefinition(t *testing.T) {
 // (and on one: -cpu 1).
 func BenchmarkConvPasses(b *testing.B) {
 	for _, g := range []struct {
-		name                      string
+		name                     string
 		n, cin, h, w, cout, k, p int
 	}{
 		{"lenet1", 64, 3, 32, 32, 6, 5, 0}, {"lenet2", 64, 6, 14, 14, 16, 5, 0},
