@@ -17,9 +17,10 @@ import (
 // t sum lets one call cover a batch of images laid out count times with the
 // given strides.
 //
-// Each element is accumulated 16 values of p at a time in a fixed order and
-// reduced once per call, so results do not depend on how callers group the
-// rows.
+// Tiles of 6×4 or 4×4 elements are computed at once, each row read once
+// per tile. Each element is accumulated 16 values of p at a time in a fixed
+// order and reduced once per call, so results do not depend on how callers
+// group the rows.
 func DotRows(k, count int, a []float32, aRows []int, aStride int, b []float32, bRows []int, bStride int, c []float32, ldc int) {
 	if err := checkRows("a", k, count, len(a), aRows, aStride); err != nil {
 		panic(err)
@@ -37,19 +38,34 @@ func DotRows(k, count int, a []float32, aRows []int, aStride int, b []float32, b
 	if k == 0 || count == 0 {
 		return
 	}
-	var ap, bp [4]*float32
-	var out [16]float32
-	for i0 := 0; i0 < m; i0 += 4 {
-		rows := min(4, m-i0)
-		for r := range 4 {
-			ap[r] = &a[aRows[i0+min(r, rows-1)]] // an edge tile repeats its last row
+	var ap4, bp [4]*float32
+	var ap6 [6]*float32
+	var out [24]float32
+	for i0 := 0; i0 < m; {
+		// Tiles of 6 rows while 5 or more remain, then of 4: 6-channel
+		// layers fill one 6-row tile, 16-channel ones 6 + 6 + 4.
+		rows, tile := min(6, m-i0), 6
+		if m-i0 <= 4 {
+			rows, tile = m-i0, 4
+		}
+		for r := range tile {
+			p := &a[aRows[i0+min(r, rows-1)]] // an edge tile repeats its last row
+			if tile == 6 {
+				ap6[r] = p
+			} else {
+				ap4[r] = p
+			}
 		}
 		for j0 := 0; j0 < n; j0 += 4 {
 			cols := min(4, n-j0)
 			for r := range 4 {
 				bp[r] = &b[bRows[j0+min(r, cols-1)]]
 			}
-			dot4x4(k, count, &ap, &bp, aStride, bStride, &out)
+			if tile == 6 {
+				dot6x4(k, count, &ap6, &bp, aStride, bStride, &out)
+			} else {
+				dot4x4(k, count, &ap4, &bp, aStride, bStride, (*[16]float32)(out[:16]))
+			}
 			for r := range rows {
 				dst := c[(i0+r)*ldc+j0 : (i0+r)*ldc+j0+cols]
 				for j := range dst {
@@ -57,6 +73,7 @@ func DotRows(k, count int, a []float32, aRows []int, aStride int, b []float32, b
 				}
 			}
 		}
+		i0 += rows
 	}
 }
 
@@ -79,22 +96,28 @@ func checkRows(name string, k, count, length int, rows []int, stride int) error 
 // dot4x4Go is the portable dot4x4, with the same order of additions: 16
 // lanes of partial sums, each reduced as the assembly does.
 func dot4x4Go(k, count int, a, b *[4]*float32, aStride, bStride int, out *[16]float32) {
-	var acc [16][16]float32
-	for i := range 4 {
-		for j := range 4 {
+	dotTileGo(k, count, a[:], b[:], aStride, bStride, out[:])
+}
+
+// dot6x4Go is dot4x4Go for 6 rows of a.
+func dot6x4Go(k, count int, a *[6]*float32, b *[4]*float32, aStride, bStride int, out *[24]float32) {
+	dotTileGo(k, count, a[:], b[:], aStride, bStride, out[:])
+}
+
+func dotTileGo(k, count int, a, b []*float32, aStride, bStride int, out []float32) {
+	for i := range a {
+		for j := range b {
+			var lanes [16]float32
 			ar := unsafeRow(a[i], (count-1)*aStride+k)
 			br := unsafeRow(b[j], (count-1)*bStride+k)
-			lanes := &acc[4*i+j]
 			for t := range count {
 				x, y := ar[t*aStride:t*aStride+k], br[t*bStride:t*bStride+k]
 				for p := range x {
 					lanes[p%16] += x[p] * y[p]
 				}
 			}
+			out[len(b)*i+j] = reduce16(&lanes)
 		}
-	}
-	for e := range out {
-		out[e] = reduce16(&acc[e])
 	}
 }
 

@@ -3,3 +3,5 @@
 package sgemm
 
 var dot4x4 = dot4x4Go
+
+var dot6x4 = dot6x4Go

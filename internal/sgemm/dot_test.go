@@ -6,13 +6,14 @@ import (
 	"testing"
 )
 
+type dotKernels struct {
+	k4 func(k, count int, a, b *[4]*float32, aStride, bStride int, out *[16]float32)
+	k6 func(k, count int, a *[6]*float32, b *[4]*float32, aStride, bStride int, out *[24]float32)
+}
+
 // dotImpls are the dot kernels this machine runs, by name.
-func dotImpls() map[string]func(k, count int, a, b *[4]*float32, aStride, bStride int, out *[16]float32) {
-	m := map[string]func(k, count int, a, b *[4]*float32, aStride, bStride int, out *[16]float32){"go": dot4x4Go}
-	if dot4x4 != nil {
-		m["selected"] = dot4x4
-	}
-	return m
+func dotImpls() map[string]dotKernels {
+	return map[string]dotKernels{"go": {dot4x4Go, dot6x4Go}, "selected": {dot4x4, dot6x4}}
 }
 
 // TestDotRows checks DotRows against float64 sums on shapes with edge
@@ -23,11 +24,12 @@ func TestDotRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for name, kernel := range dotImpls() {
 		t.Run(name, func(t *testing.T) {
-			saved := dot4x4
-			dot4x4 = kernel
-			defer func() { dot4x4 = saved }()
+			s4, s6 := dot4x4, dot6x4
+			dot4x4, dot6x4 = kernel.k4, kernel.k6
+			defer func() { dot4x4, dot6x4 = s4, s6 }()
 			for _, tc := range []struct{ m, n, k, count int }{
 				{1, 1, 1, 1}, {4, 4, 16, 1}, {6, 75, 892, 3}, {16, 150, 136, 2}, {3, 5, 17, 4}, {5, 7, 0, 2}, {2, 9, 31, 0},
+				{5, 3, 33, 2}, {10, 6, 47, 1}, {12, 4, 16, 3}, {7, 9, 100, 2},
 			} {
 				aStride, bStride := tc.m*tc.k+3, tc.k+40
 				a := make([]float32, max(1, tc.count)*aStride)
@@ -80,29 +82,37 @@ func TestDotRows(t *testing.T) {
 	}
 }
 
-// TestDotRowsKernelsAgree: the assembly adds in the Go kernel's order, so the
-// two agree to within the rounding of fused against separate multiply-adds.
+// TestDotRowsKernelsAgree: the assembly adds in the Go kernels' order, so
+// they agree to within the rounding of fused against separate multiply-adds.
 func TestDotRowsKernelsAgree(t *testing.T) {
-	if dot4x4 == nil {
-		t.Skip("no assembly kernel")
-	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	k, count := 100, 3
-	a := make([]float32, 4*k*count)
+	a := make([]float32, 6*k*count)
 	b := make([]float32, 4*k*count)
 	for i := range a {
-		a[i], b[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		a[i] = float32(rng.NormFloat64())
 	}
-	ap := [4]*float32{&a[0], &a[k], &a[2*k], &a[3*k]}
+	for i := range b {
+		b[i] = float32(rng.NormFloat64())
+	}
+	ap := [6]*float32{&a[0], &a[k], &a[2*k], &a[3*k], &a[4*k], &a[5*k]}
 	bp := [4]*float32{&b[0], &b[k], &b[2*k], &b[3*k]}
-	var got, want [16]float32
-	dot4x4(k, count, &ap, &bp, 4*k, 4*k, &got)
-	dot4x4Go(k, count, &ap, &bp, 4*k, 4*k, &want)
-	for i := range got {
-		if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*math.Abs(float64(want[i]))+1e-5 {
-			t.Errorf("out[%d] = %v, Go kernel %v", i, got[i], want[i])
+	check := func(name string, got, want []float32) {
+		for i := range got {
+			if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*math.Abs(float64(want[i]))+1e-5 {
+				t.Errorf("%s: out[%d] = %v, Go kernel %v", name, i, got[i], want[i])
+			}
 		}
 	}
+	var got4, want4 [16]float32
+	ap4 := (*[4]*float32)(ap[:4])
+	dot4x4(k, count, ap4, &bp, 6*k, 4*k, &got4)
+	dot4x4Go(k, count, ap4, &bp, 6*k, 4*k, &want4)
+	check("4x4", got4[:], want4[:])
+	var got6, want6 [24]float32
+	dot6x4(k, count, &ap, &bp, 6*k, 4*k, &got6)
+	dot6x4Go(k, count, &ap, &bp, 6*k, 4*k, &want6)
+	check("6x4", got6[:], want6[:])
 }
 
 // TestDotRowsRefusesRowsPastTheEnd: a row that would read past its operand

@@ -209,14 +209,20 @@ func BenchmarkGemm(b *testing.B) {
 			})
 		}
 		b.Run(fmt.Sprintf("selected-2threads/%dx%dx%d", m, n, k), func(b *testing.B) {
-			half := (n/2 + maxNR - 1) / maxNR * maxNR
-			if half >= n {
-				half = n / 2
-			}
+			// Two goroutines on one product, split along its longer side
+			// at a tile boundary: rows keep B read in place (or packed
+			// once per half) and split A's packing, columns split B's.
 			for b.Loop() {
 				var wg sync.WaitGroup
-				wg.Go(func() { Gemm(false, false, m, half, k, 1, x, k, y, n, 0, z, n) })
-				Gemm(false, false, m, n-half, k, 1, x, k, y[half:], n, 0, z[half:], n)
+				if m >= n {
+					half := (m/2 + maxMR - 1) / maxMR * maxMR
+					wg.Go(func() { Gemm(false, false, half, n, k, 1, x, k, y, n, 0, z, n) })
+					Gemm(false, false, m-half, n, k, 1, x[half*k:], k, y, n, 0, z[half*n:], n)
+				} else {
+					half := min(n/2, (n/2+maxNR-1)/maxNR*maxNR)
+					wg.Go(func() { Gemm(false, false, m, half, k, 1, x, k, y, n, 0, z, n) })
+					Gemm(false, false, m, n-half, k, 1, x, k, y[half:], n, 0, z[half:], n)
+				}
 				wg.Wait()
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
