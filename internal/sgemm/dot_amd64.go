@@ -12,18 +12,24 @@ func dot4x4AVX512(k, count int, a, b *[4]*float32, aStride, bStride int, out *[1
 //go:noescape
 func dot6x4AVX512(k, count int, a *[6]*float32, b *[4]*float32, aStride, bStride int, out *[24]float32)
 
-// dot6x4 is the 6-row kernel this CPU runs.
-var dot6x4 = func() func(k, count int, a *[6]*float32, b *[4]*float32, aStride, bStride int, out *[24]float32) {
-	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL {
-		return dot6x4AVX512
-	}
-	return dot6x4Go
-}()
+// dotAVX512 says whether DotRows runs the assembly kernels; tests switch it.
+var dotAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
 
-// dot4x4 is the fastest of the two this CPU runs; tests switch it.
-var dot4x4 = func() func(k, count int, a, b *[4]*float32, aStride, bStride int, out *[16]float32) {
-	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL {
-		return dot4x4AVX512
+// dot4x4 and dot6x4 call the kernels directly, not through function
+// values, so that their array arguments stay on DotRows's stack (a call
+// through a function value makes them escape: an allocation per tile).
+func dot4x4(k, count int, a, b *[4]*float32, aStride, bStride int, out *[16]float32) {
+	if dotAVX512 {
+		dot4x4AVX512(k, count, a, b, aStride, bStride, out)
+		return
 	}
-	return dot4x4Go
-}()
+	dot4x4Go(k, count, a, b, aStride, bStride, out)
+}
+
+func dot6x4(k, count int, a *[6]*float32, b *[4]*float32, aStride, bStride int, out *[24]float32) {
+	if dotAVX512 {
+		dot6x4AVX512(k, count, a, b, aStride, bStride, out)
+		return
+	}
+	dot6x4Go(k, count, a, b, aStride, bStride, out)
+}

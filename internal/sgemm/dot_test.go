@@ -6,14 +6,14 @@ import (
 	"testing"
 )
 
-type dotKernels struct {
-	k4 func(k, count int, a, b *[4]*float32, aStride, bStride int, out *[16]float32)
-	k6 func(k, count int, a *[6]*float32, b *[4]*float32, aStride, bStride int, out *[24]float32)
-}
-
-// dotImpls are the dot kernels this machine runs, by name.
-func dotImpls() map[string]dotKernels {
-	return map[string]dotKernels{"go": {dot4x4Go, dot6x4Go}, "selected": {dot4x4, dot6x4}}
+// dotImpls are the kernels this machine runs: "selected" and, where the
+// assembly is selected, "go" too.
+func dotImpls() map[string]bool {
+	m := map[string]bool{"selected": dotAVX512}
+	if dotAVX512 {
+		m["go"] = false
+	}
+	return m
 }
 
 // TestDotRows checks DotRows against float64 sums on shapes with edge
@@ -22,11 +22,9 @@ func dotImpls() map[string]dotKernels {
 // every kernel, within the bound (k·count+2)·ε·Σ|a||b| (+|c|).
 func TestDotRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for name, kernel := range dotImpls() {
+	for name, asm := range dotImpls() {
 		t.Run(name, func(t *testing.T) {
-			s4, s6 := dot4x4, dot6x4
-			dot4x4, dot6x4 = kernel.k4, kernel.k6
-			defer func() { dot4x4, dot6x4 = s4, s6 }()
+			defer setDotAVX512(setDotAVX512(asm))
 			for _, tc := range []struct{ m, n, k, count int }{
 				{1, 1, 1, 1}, {4, 4, 16, 1}, {6, 75, 892, 3}, {16, 150, 136, 2}, {3, 5, 17, 4}, {5, 7, 0, 2}, {2, 9, 31, 0},
 				{5, 3, 33, 2}, {10, 6, 47, 1}, {12, 4, 16, 3}, {7, 9, 100, 2},

@@ -15,7 +15,9 @@ import (
 // those images, so one matrix product covers several images: deep layers
 // have only 4 or 16 positions per image, and a product that narrow leaves
 // the blocked product mostly idle. The number of images per product is set to
-// keep the unfolded matrix near colBudget floats, cache-sized.
+// keep the unfolded matrix near colBudget floats, cache-sized. Without
+// padding the unfolded matrix is in the wide layout (unfoldWide), and the
+// weight gradient reads the input in place instead of unfolding it.
 //
 // The unfolded matrices, the products and the weight gradient's per-worker
 // sums live in the workspace the executor passes: per worker, col, prod and
