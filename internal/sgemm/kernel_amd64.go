@@ -30,15 +30,31 @@ func kernelAVX512x6Store(k int, a, b, c *float32, ldc, ldb int)
 //go:noescape
 func kernelAVX512x6(k int, a, b, c *float32, ldc, ldb int)
 
+// The kernels reading B's rows at offsets from a table (GemmRows).
+//
+//go:noescape
+func kernelAVX512Rows(k int, a, b, c *float32, ldc int, offs *int)
+
+//go:noescape
+func kernelAVX512StoreRows(k int, a, b, c *float32, ldc int, offs *int)
+
+//go:noescape
+func kernelAVX512x6Rows(k int, a, b, c *float32, ldc int, offs *int)
+
+//go:noescape
+func kernelAVX512x6StoreRows(k int, a, b, c *float32, ldc int, offs *int)
+
 var (
 	avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 96, nc: 512, directM: 256, kernel: kernelAVX2}
 	// 8×32 tiles: 16 ZMM accumulators, two ZMM rows of B and broadcasts of A
 	// folded into the FMAs. kc = 192 keeps the B micro-panel (kc×32 floats,
 	// 24 KB) in a 32 KB L1 while A strips stream from L2; the A block (mc×kc,
 	// 96 KB) stays in L2.
-	avx512Impl = &impl{name: "avx512", mr: 8, nr: 32, kc: 192, mc: 128, nc: 1024, directM: 256, kernel: kernelAVX512, store: kernelAVX512Store}
+	avx512Impl = &impl{name: "avx512", mr: 8, nr: 32, kc: 192, mc: 128, nc: 1024, directM: 256, kernel: kernelAVX512, store: kernelAVX512Store,
+		rows: kernelAVX512Rows, storeRows: kernelAVX512StoreRows}
 	// 6×32 tiles for products of at most 6 rows, with the 8×32 kernel's blocks.
-	avx512x6Impl = &impl{name: "avx512x6", mr: 6, nr: 32, kc: 192, mc: 96, nc: 1024, directM: 256, kernel: kernelAVX512x6, store: kernelAVX512x6Store}
+	avx512x6Impl = &impl{name: "avx512x6", mr: 6, nr: 32, kc: 192, mc: 96, nc: 1024, directM: 256, kernel: kernelAVX512x6, store: kernelAVX512x6Store,
+		rows: kernelAVX512x6Rows, storeRows: kernelAVX512x6StoreRows}
 )
 
 func init() {

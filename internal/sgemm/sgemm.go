@@ -36,6 +36,9 @@ type impl struct {
 	// store, if not nil, is kernel writing the tile over C instead of
 	// adding to it: for β = 0 products of one block of k.
 	store func(k int, a, b, c *float32, ldc, ldb int)
+	// rows and storeRows, if not nil, are kernel and store reading B's row
+	// p at b + offs[p] (GemmRows).
+	rows, storeRows func(k int, a, b, c *float32, ldc int, offs *int)
 }
 
 // use is the implementation Gemm runs: the first of impls, the fastest this
