@@ -47,49 +47,53 @@ GLOBL odds<>(SB), RODATA|NOPTR, $64
 	VMOVAPS v, K2, Z10; \
 	VMOVDQA32 i, K2, Z11
 
-// func maxPool2RowAVX512(r0, r1 *float32, wo, base, w int, dst *float32, arg *int32)
+// func maxPool2PlaneAVX512(src *float32, w, ho, wo int, dst *float32, arg *int32)
 //
-// One line of 2×2 max-pooling: dst[ox] is the maximum of r0[2ox], r0[2ox+1],
-// r1[2ox], r1[2ox+1], scanned in that order (a later value wins when it is
-// greater or NaN), and arg[ox] where it was: base + 2ox (+1 for the odd
-// column, +w for r1). 16 outputs per step, the last under masks.
-TEXT ·maxPool2RowAVX512(SB), NOSPLIT, $0-56
-	MOVQ r0+0(FP), SI
-	MOVQ r1+8(FP), DI
-	MOVQ wo+16(FP), CX
-	MOVQ dst+40(FP), DX
-	MOVQ arg+48(FP), R8
+// 2×2 max-pooling of ho line pairs of a plane w wide: for each oy < ho and
+// ox < wo, dst[oy·wo + ox] is the maximum of the window at lines 2oy, 2oy+1
+// and columns 2ox, 2ox+1, scanned in that order (a later value wins when
+// it is greater or NaN), and arg the plane index where it was. 16 outputs
+// per step, the last of each line under masks.
+TEXT ·maxPool2PlaneAVX512(SB), NOSPLIT, $0-48
+	MOVQ src+0(FP), R14           // the current pair of lines
+	MOVQ w+8(FP), R13
+	MOVQ ho+16(FP), R12
+	MOVQ dst+32(FP), DX
+	MOVQ arg+40(FP), R8
 	VMOVDQU32 evens<>(SB), Z20
 	VMOVDQU32 odds<>(SB), Z21
-	MOVQ base+24(FP), AX
-	VPBROADCASTD AX, Z22          // index of the window's first value, lane 0
-	VPADDD Z20, Z22, Z22          // + 2·lane
-	MOVQ w+32(FP), AX
-	VPBROADCASTD AX, Z23          // the next line
+	VPBROADCASTD R13, Z23         // the next line
 	MOVL $1, AX
 	VPBROADCASTD AX, Z24
 	MOVL $32, AX
 	VPBROADCASTD AX, Z25          // 16 outputs on: 32 inputs on
+	XORQ R15, R15                 // plane index of the pair's first value
 
-loop:
-	TESTQ CX, CX
+row:
+	TESTQ R12, R12
 	JZ   done
-	// Masks: K1 for min(16, wo) outputs, K4 and K5 for the 2·that inputs.
+	MOVQ R14, SI
+	LEAQ (R14)(R13*4), DI
+	VPBROADCASTD R15, Z22
+	VPADDD Z20, Z22, Z22          // index of each window's first value
+	MOVQ wo+24(FP), CX
+
+chunk:
+	TESTQ CX, CX
+	JZ   rowdone
+	// Masks: K1 for min(16, left) outputs, K4 and K5 for twice as many inputs.
 	MOVQ CX, R9
 	CMPQ R9, $16
 	JLE  masks
 	MOVQ $16, R9
 masks:
-	MOVQ R9, R10
-	MOVQ R9, R11
-	SHLQ $1, R11
+	MOVQ CX, BX
+	MOVQ R9, CX
 	MOVQ $1, AX
-	MOVQ R10, BX
-	XCHGQ BX, CX
 	SHLQ CX, AX
 	DECQ AX
 	KMOVW AX, K1
-	MOVQ R11, CX
+	SHLQ $1, CX
 	MOVQ $1, AX
 	SHLQ CX, AX
 	DECQ AX
@@ -103,11 +107,11 @@ masks:
 	VMOVUPS.Z (DI), K4, Z2
 	VMOVUPS.Z 64(DI), K5, Z3
 	VMOVAPS Z0, Z4
-	VPERMT2PS Z1, Z20, Z4         // a: r0's even columns
-	VPERMT2PS Z1, Z21, Z0         // b: r0's odd columns
+	VPERMT2PS Z1, Z20, Z4         // a: the first line's even columns
+	VPERMT2PS Z1, Z21, Z0         // b: its odd columns
 	VMOVAPS Z2, Z5
-	VPERMT2PS Z3, Z20, Z5         // c: r1's even columns
-	VPERMT2PS Z3, Z21, Z2         // e: r1's odd columns
+	VPERMT2PS Z3, Z20, Z5         // c: the second line's even columns
+	VPERMT2PS Z3, Z21, Z2         // e: its odd columns
 
 	VMOVAPS Z4, Z10
 	VMOVDQA32 Z22, Z11
@@ -123,10 +127,16 @@ masks:
 	VPADDD Z25, Z22, Z22
 	ADDQ $128, SI
 	ADDQ $128, DI
-	ADDQ $64, DX
-	ADDQ $64, R8
+	LEAQ (DX)(R9*4), DX
+	LEAQ (R8)(R9*4), R8
 	SUBQ R9, CX
-	JMP  loop
+	JMP  chunk
+
+rowdone:
+	LEAQ (R14)(R13*8), R14        // two lines on
+	LEAQ (R15)(R13*2), R15
+	DECQ R12
+	JMP  row
 
 done:
 	VZEROUPPER

@@ -42,6 +42,18 @@ func AddScalar(dst, src []float32, c float32) {
 	addScalar(dst, src, c)
 }
 
+// AddScalarRows sets dst[r·dstStride+j] = src[r·srcStride+j] + c for r <
+// rows and j < cols: AddScalar over the lines of two matrices at once.
+func AddScalarRows(dst []float32, dstStride int, src []float32, srcStride int, rows, cols int, c float32) {
+	if rows <= 0 || cols <= 0 {
+		return
+	}
+	if dstStride < cols || srcStride < cols || len(dst) < (rows-1)*dstStride+cols || len(src) < (rows-1)*srcStride+cols {
+		panic(fmt.Sprintf("vec: AddScalarRows of %d×%d from %d values (stride %d) into %d (stride %d)", rows, cols, len(src), srcStride, len(dst), dstStride))
+	}
+	addScalarRows(&dst[0], dstStride, &src[0], srcStride, rows, cols, c)
+}
+
 // Sum is the sum of x, accumulated in 64 lanes (x[i] into lane i mod 64)
 // that are then added pairwise: the same order on every machine.
 func Sum(x []float32) float32 { return sum(x) }
@@ -80,6 +92,13 @@ func addToGo(dst, src []float32) {
 func addScalarGo(dst, src []float32, c float32) {
 	for i, v := range src {
 		dst[i] = v + c
+	}
+}
+
+func addScalarRowsGo(dstp *float32, dstStride int, srcp *float32, srcStride int, rows, cols int, c float32) {
+	dst, src := unsafeSlice(dstp, (rows-1)*dstStride+cols), unsafeSlice(srcp, (rows-1)*srcStride+cols)
+	for r := range rows {
+		addScalarGo(dst[r*dstStride:r*dstStride+cols], src[r*srcStride:r*srcStride+cols], c)
 	}
 }
 

@@ -15,10 +15,13 @@ func addToAVX512(dst, src []float32)
 func addScalarAVX512(dst, src []float32, c float32)
 
 //go:noescape
+func addScalarRowsAVX512(dst *float32, dstStride int, src *float32, srcStride int, rows, cols int, c float32)
+
+//go:noescape
 func sumAVX512(x []float32) float32
 
 //go:noescape
-func maxPool2RowAVX512(r0, r1 *float32, wo, base, w int, dst *float32, arg *int32)
+func maxPool2PlaneAVX512(src *float32, w, ho, wo int, dst *float32, arg *int32)
 
 //go:noescape
 func sumF64AVX512(x []float32) float64
@@ -45,7 +48,9 @@ var (
 	sum       = pick(sumAVX512, sumGo)
 	addScalar = pick(addScalarAVX512, addScalarGo)
 
-	maxPool2Row = pick(maxPool2RowAVX512, maxPool2RowGo)
+	addScalarRows = pick(addScalarRowsAVX512, addScalarRowsGo)
+
+	maxPool2Plane = pick(maxPool2PlaneAVX512, maxPool2PlaneGo)
 
 	sumF64      = pick(sumF64AVX512, sumF64Go)
 	sumSqDevF64 = pick(sumSqDevF64AVX512, sumSqDevF64Go)

@@ -184,3 +184,40 @@ scalartail:
 	VMOVUPS Z0, K1, (DI)
 	VZEROUPPER
 	RET
+
+// func addScalarRowsAVX512(dst *float32, dstStride int, src *float32, srcStride int, rows, cols int, c float32)
+TEXT ·addScalarRowsAVX512(SB), NOSPLIT, $0-52
+	MOVQ dst+0(FP), R9
+	MOVQ dstStride+8(FP), R10
+	SHLQ $2, R10
+	MOVQ src+16(FP), R11
+	MOVQ srcStride+24(FP), R12
+	SHLQ $2, R12
+	MOVQ rows+32(FP), BX
+	VBROADCASTSS c+48(FP), Z2
+	MOVQ cols+40(FP), CX
+	TAILMASK                       // K1 and CX = cols/16, kept in R13
+	MOVQ CX, R13
+rowsloop:
+	MOVQ R9, DI
+	MOVQ R11, SI
+	MOVQ R13, CX
+	TESTQ CX, CX
+	JZ   rowstail
+rowsinner:
+	VADDPS (SI), Z2, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  rowsinner
+rowstail:
+	VMOVUPS.Z (SI), K1, Z1
+	VADDPS Z1, Z2, Z0
+	VMOVUPS Z0, K1, (DI)
+	ADDQ R10, R9
+	ADDQ R12, R11
+	DECQ BX
+	JNZ  rowsloop
+	VZEROUPPER
+	RET

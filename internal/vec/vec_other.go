@@ -11,7 +11,9 @@ var (
 	sum       = sumGo
 	addScalar = addScalarGo
 
-	maxPool2Row = maxPool2RowGo
+	addScalarRows = addScalarRowsGo
+
+	maxPool2Plane = maxPool2PlaneGo
 
 	sumF64      = sumF64Go
 	sumSqDevF64 = sumSqDevF64Go

@@ -35,9 +35,9 @@ func withEach(t *testing.T, f func(t *testing.T)) {
 	if !hasAVX512 {
 		return
 	}
-	r, rg, a, s, as, mp := relu, reluGrad, addTo, sum, addScalar, maxPool2Row
-	relu, reluGrad, addTo, sum, addScalar, maxPool2Row = reluGo, reluGradGo, addToGo, sumGo, addScalarGo, maxPool2RowGo
-	defer func() { relu, reluGrad, addTo, sum, addScalar, maxPool2Row = r, rg, a, s, as, mp }()
+	r, rg, a, s, as, asr, mp := relu, reluGrad, addTo, sum, addScalar, addScalarRows, maxPool2Plane
+	relu, reluGrad, addTo, sum, addScalar, addScalarRows, maxPool2Plane = reluGo, reluGradGo, addToGo, sumGo, addScalarGo, addScalarRowsGo, maxPool2PlaneGo
+	defer func() { relu, reluGrad, addTo, sum, addScalar, addScalarRows, maxPool2Plane = r, rg, a, s, as, asr, mp }()
 	t.Run("go", f)
 }
 
@@ -128,6 +128,33 @@ func TestAddScalar(t *testing.T) {
 			}
 			if dst[n] != 42 {
 				t.Fatalf("n=%d: wrote past the end", n)
+			}
+		}
+	})
+}
+
+func TestAddScalarRows(t *testing.T) {
+	withEach(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(15, 16))
+		for _, cols := range []int{1, 5, 16, 28, 33} {
+			for _, rows := range []int{1, 3, 10} {
+				srcStride, dstStride := cols+3, cols+1
+				src := data(rng, (rows-1)*srcStride+cols)
+				dst := make([]float32, rows*dstStride+1)
+				for i := range dst {
+					dst[i] = 42 // the gaps between rows and past the end stay
+				}
+				AddScalarRows(dst, dstStride, src, srcStride, rows, cols, 0.5)
+				for i, v := range dst {
+					r, j := i/dstStride, i%dstStride
+					want := float32(42)
+					if r < rows && j < cols {
+						want = src[r*srcStride+j] + 0.5
+					}
+					if !same(v, want) {
+						t.Fatalf("%d×%d: dst[%d] = %v, want %v", rows, cols, i, v, want)
+					}
+				}
 			}
 		}
 	})

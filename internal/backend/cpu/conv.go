@@ -16,8 +16,8 @@ import (
 // have only 4 or 16 positions per image, and a product that narrow leaves
 // the blocked product mostly idle. The number of images per product is set to
 // keep the unfolded matrix near colBudget floats, cache-sized. Without
-// padding the unfolded matrix is in the wide layout (unfoldWide), and the
-// weight gradient reads the input in place instead of unfolding it.
+// padding the unfolded matrix is in the wide layout (see below), which
+// the passes read in place instead of unfolding it.
 //
 // The unfolded matrices, the products and the weight gradient's per-worker
 // sums live in the workspace the executor passes: per worker, col, prod and
@@ -90,8 +90,8 @@ func newConv2dLayout(op ops.Op, in []ops.Shape, workers int, wide bool) *conv2d 
 type convDims struct {
 	n, cin, h, w, cout, k, p, ho, wo int
 	// wide: without padding, the unfolded matrix keeps the input's line
-	// width (see unfoldWide); span is its columns per image, and taps[r]
-	// where its row r starts in an image.
+	// width (the wide layout, below); span is its columns per image, and
+	// taps[r] where its row r starts in an image.
 	wide bool
 	taps []int
 }
@@ -159,32 +159,26 @@ func (c *conv2d) run(worker, a, b int) {
 }
 
 // unfold writes images [lo, lo+nb) of x into col, image i's columns at
-// offset (i−lo)·span of each row (row stride nb·span).
+// offset (i−lo)·pixels of each row (row stride nb·pixels). Only padded
+// convolutions unfold: the wide layout is read in place.
 func unfold(x []float32, d convDims, lo, nb int, col []float32) {
 	for i := 0; i < nb; i++ {
 		img := x[(lo+i)*d.inSize() : (lo+i+1)*d.inSize()]
-		if d.wide {
-			unfoldWide(img, d, col[i*d.span():], nb*d.span())
-			continue
-		}
 		im2col(img, d, col[i*d.pixels():], nb*d.pixels())
 	}
 }
 
-// unfoldWide is im2col for an unpadded convolution, in the wide layout:
-// columns run over every position (oy, x) of the input's lines from the
-// first output to the last, not only the wo valid ones per line. Row (c, ki,
-// kj) is then the image itself from tap(c, ki, kj) on, one contiguous copy
-// (LeNet's im2col otherwise copies 28 values at a time); the w−wo columns
-// per line that are not outputs hold values from the next line, and the
-// passes below ignore their products or give them zero gradients. The
-// product does (w−wo)/w more work: 12 % on LeNet's first layer.
-func unfoldWide(img []float32, d convDims, col []float32, ld int) {
-	span := d.span()
-	for r, at := range d.taps {
-		copy(col[r*ld:r*ld+span], img[at:at+span])
-	}
-}
+// The wide layout, for unpadded convolutions: the unfolded matrix's columns
+// run over every position (oy, x) of the input's lines from the first
+// output to the last, not only the wo valid ones per line. Row (c, ki, kj)
+// is then the image itself from taps[r] = c·H·W + ki·W + kj on, so no pass
+// copies it: the forward product reads the image through those offsets
+// (sgemm.GemmRows), the weight gradient's dot products too
+// (sgemm.DotRows), and the input gradient folds each row back with one
+// vector add. The w−wo columns per line that are not outputs hold values of
+// the next line: the forward drops their products, and the gradients see
+// zeros there. The products do (w−wo)/w more work, 12 % on LeNet's first
+// layer; im2col would copy 28 values at a time.
 
 func (c *conv2d) Forward(a backend.Args) error {
 	c.mode, c.x, c.w, c.b, c.out, c.ws = convForward, f32(a.In[0]), f32(a.In[1]), f32(a.In[2]), f32(a.Out), f32(a.Workspace)
@@ -195,20 +189,28 @@ func (c *conv2d) Forward(a backend.Args) error {
 func (c *conv2d) forwardChunk(worker, lo, nb int) {
 	d := c.d
 	col, prod, _ := c.scratch(c.ws, worker)
+	px, span := d.pixels(), d.span()
+	if d.wide {
+		// The wide layout's rows are the image from each tap on: the
+		// product reads them in place, one image at a time, and nothing
+		// is unfolded.
+		for i := range nb {
+			img := c.x[(lo+i)*d.inSize() : (lo+i+1)*d.inSize()]
+			sgemm.GemmRows(d.cout, span, d.rows(), 1, c.w, d.rows(), img, d.taps, 0, prod, span)
+			out := c.out[(lo+i)*d.outSize():]
+			for o := range d.cout {
+				vec.AddScalarRows(out[o*px:(o+1)*px], d.wo, prod[o*span:(o+1)*span], d.w, d.ho, d.wo, c.b[o])
+			}
+		}
+		return
+	}
 	unfold(c.x, d, lo, nb, col)
-	ld, px, span := nb*d.span(), d.pixels(), d.span()
+	ld := nb * span
 	sgemm.Gemm(false, false, d.cout, ld, d.rows(), 1, c.w, d.rows(), col, ld, 0, prod, ld)
 	for i := 0; i < nb; i++ {
 		img := c.out[(lo+i)*d.outSize():]
 		for o := 0; o < d.cout; o++ {
-			bias, dst, src := c.b[o], img[o*px:(o+1)*px], prod[o*ld+i*span:o*ld+(i+1)*span]
-			if !d.wide {
-				vec.AddScalar(dst, src, bias)
-				continue
-			}
-			for oy := range d.ho {
-				vec.AddScalar(dst[oy*d.wo:(oy+1)*d.wo], src[oy*d.w:oy*d.w+d.wo], bias)
-			}
+			vec.AddScalar(img[o*px:(o+1)*px], prod[o*ld+i*span:o*ld+(i+1)*span], c.b[o])
 		}
 	}
 }
@@ -253,10 +255,10 @@ func (c *conv2d) inputGradChunk(worker, lo, nb int) {
 	}
 }
 
-// foldWide is unfoldWide's adjoint, col2im for the wide layout: row (c, ki,
-// kj) is added onto the image from its tap on. The columns that are not
-// outputs hold exact zeros (Wᵀ times the zeros gather put there), so adding
-// them changes nothing.
+// foldWide is col2im for the wide layout: row (c, ki, kj) is added onto
+// the image from its tap on. The columns that are not outputs hold exact
+// zeros (Wᵀ times the zeros gather put there), so adding them changes
+// nothing.
 func foldWide(col []float32, ld int, d convDims, img []float32) {
 	clear(img)
 	span := d.span()

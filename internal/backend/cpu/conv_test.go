@@ -115,7 +115,7 @@ func convDef(d convDims, x, w, b, dy []float32) (out, dx, dw, db []float64) {
 }
 
 // TestConvLayoutsMatchDefinition runs unpadded convolutions in both
-// layouts, the wide one (unfoldWide, foldWide, DotRows) and the compact one
+// layouts, the wide one (GemmRows, foldWide, DotRows) and the compact one
 // (im2col, col2im, Gemm), over batches that leave a partial last chunk and
 // with one and three workers, against the definition: forward, input,
 // weight and bias gradients.

@@ -59,14 +59,10 @@ func (p *maxPool2d) run(_, lo, hi int) {
 	}
 }
 
-// pool2 pools a plane with 2×2 windows, a line of outputs at a time
-// (vec.MaxPool2Row, vectorized: branches on which of four values is largest
-// mispredict half the time).
+// pool2 pools a plane with 2×2 windows (vec.MaxPool2Plane, vectorized:
+// branches on which of four values is largest mispredict half the time).
 func pool2(src []float32, w, ho, wo int, dst []float32, arg []int32) {
-	for oy := 0; oy < ho; oy++ {
-		r0, r1 := src[2*oy*w:(2*oy+1)*w], src[(2*oy+1)*w:(2*oy+2)*w]
-		vec.MaxPool2Row(r0, r1, wo, 2*oy*w, w, dst[oy*wo:(oy+1)*wo], arg[oy*wo:(oy+1)*wo])
-	}
+	vec.MaxPool2Plane(src, w, ho, wo, dst, arg)
 }
 
 func (p *maxPool2d) Backward(_ int, a backend.Args) error {
