@@ -30,6 +30,15 @@ func kernelAVX512x6Store(k int, a, b, c *float32, ldc, ldb int)
 //go:noescape
 func kernelAVX512x6(k int, a, b, c *float32, ldc, ldb int)
 
+// packA8AVX2 is packA8's interleave for α = 1, 8 values of p at a time
+// (pack_amd64.s); packA8 finishes the rest.
+//
+//go:noescape
+func packA8AVX2(a *float32, lda, kb int, strip *float32)
+
+// hasPackAVX2 says whether packA8 may call packA8AVX2; tests switch it.
+var hasPackAVX2 = cpu.X86.HasAVX2
+
 // The kernels reading B's rows at offsets from a table (GemmRows).
 //
 //go:noescape
@@ -75,3 +84,5 @@ var impls = func() []*impl {
 	}
 	return append(l, goImpl)
 }()
+
+func packAVX2() bool { return hasPackAVX2 }

@@ -237,7 +237,12 @@ func packA8(a []float32, lda, kb int, alpha float32, strip []float32) {
 	r6 := a[6*lda : 6*lda+kb]
 	r7 := a[7*lda : 7*lda+kb]
 	strip = strip[:8*kb]
-	for p := range r0 {
+	start := 0
+	if alpha == 1 && kb >= 8 && packAVX2() {
+		start = kb &^ 7
+		packA8AVX2(&a[0], lda, kb, &strip[0])
+	}
+	for p := start; p < kb; p++ {
 		o := strip[p*8 : p*8+8 : p*8+8]
 		o[0], o[1], o[2], o[3] = alpha*r0[p], alpha*r1[p], alpha*r2[p], alpha*r3[p]
 		o[4], o[5], o[6], o[7] = alpha*r4[p], alpha*r5[p], alpha*r6[p], alpha*r7[p]
