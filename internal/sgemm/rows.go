@@ -16,18 +16,8 @@ func GemmRows(m, n, k int, alpha float32, a []float32, lda int, b []float32, bRo
 	if err := checkGemmRows(m, n, k, len(a), lda, len(b), bRows, len(c), ldc); err != nil {
 		panic(err)
 	}
-	if m == 0 || n == 0 {
-		return
-	}
-	im := use
-	if im.narrow != nil && m <= im.narrow.mr {
-		im = im.narrow
-	}
-	overwrite := beta == 0 && alpha != 0 && k > 0 && k <= im.kc && im.store != nil
-	if !overwrite {
-		scale(m, n, beta, c, ldc)
-	}
-	if k == 0 || alpha == 0 {
+	im, overwrite, done := start(m, n, k, alpha, beta, c, ldc)
+	if done {
 		return
 	}
 	ws := getWorkspace()

@@ -59,21 +59,8 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	if err := check(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc); err != nil {
 		panic(err) // a programming error, as in gonum's BLAS
 	}
-	if m == 0 || n == 0 {
-		return
-	}
-	im := use
-	if im.narrow != nil && m <= im.narrow.mr {
-		im = im.narrow
-	}
-	// With β = 0 and k in one block, tiles are stored over C: no pass
-	// clearing it first, no loads of it (half the traffic of products with
-	// small k, such as the convolution's input gradient).
-	overwrite := beta == 0 && alpha != 0 && k > 0 && k <= im.kc && im.store != nil
-	if !overwrite {
-		scale(m, n, beta, c, ldc)
-	}
-	if k == 0 || alpha == 0 {
+	im, overwrite, done := start(m, n, k, alpha, beta, c, ldc)
+	if done {
 		return
 	}
 	ws := getWorkspace()
@@ -103,6 +90,29 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 			}
 		}
 	}
+}
+
+// start begins a product of m rows: it picks the implementation, and
+// either reports that tiles will be stored over C (overwrite) or applies β
+// to C itself. done means nothing is left to add (an empty C, k = 0 or
+// α = 0).
+//
+// With β = 0 and k in one block, tiles are stored over C: no pass clearing
+// it first, no loads of it (half the traffic of products with small k, such
+// as the convolution's input gradient).
+func start(m, n, k int, alpha, beta float32, c []float32, ldc int) (im *impl, overwrite, done bool) {
+	if m == 0 || n == 0 {
+		return nil, false, true
+	}
+	im = use
+	if im.narrow != nil && m <= im.narrow.mr {
+		im = im.narrow
+	}
+	overwrite = beta == 0 && alpha != 0 && k > 0 && k <= im.kc && im.store != nil
+	if !overwrite {
+		scale(m, n, beta, c, ldc)
+	}
+	return im, overwrite, k == 0 || alpha == 0
 }
 
 // workspace holds the packed panels (1.1 MB), reused across calls so that a
