@@ -86,16 +86,7 @@ func macroRows(im *impl, mb, nb, kb int, pa, pb, b []float32, offs []int, c []fl
 			} else {
 				kernel(kb, &as[0], &pb[0], &tile[0], nr, nr)
 			}
-			for r := 0; r < rows; r++ {
-				dst := c[(is+r)*ldc+js : (is+r)*ldc+js+cols]
-				if overwrite {
-					copy(dst, tile[r*nr:r*nr+cols])
-					continue
-				}
-				for j, v := range tile[r*nr : r*nr+cols] {
-					dst[j] += v
-				}
-			}
+			flushTile(tile[:], nr, rows, cols, c[is*ldc+js:], ldc, overwrite)
 		}
 	}
 }

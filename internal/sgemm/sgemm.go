@@ -302,6 +302,21 @@ func packBTrans(nr int, b []float32, ldb, p0, j0, kb, cols int, strip []float32)
 	}
 }
 
+// flushTile moves the valid rows×cols corner of an edge tile (row stride
+// nr) into C: added, or with overwrite copied.
+func flushTile(tile []float32, nr, rows, cols int, c []float32, ldc int, overwrite bool) {
+	for r := 0; r < rows; r++ {
+		dst := c[r*ldc : r*ldc+cols]
+		if overwrite {
+			copy(dst, tile[r*nr:r*nr+cols])
+			continue
+		}
+		for j, v := range tile[r*nr : r*nr+cols] {
+			dst[j] += v
+		}
+	}
+}
+
 // macro adds packed A (mb×kb) times B (kb×nb) into C, tile by tile, or
 // with overwrite stores it over C. B is packed in pb, or, when bd is not
 // nil, read in place from bd (row stride ldb) but for its last, partial
@@ -330,16 +345,7 @@ func macro(im *impl, mb, nb, kb int, pa, pb, bd []float32, ldb int, c []float32,
 			}
 			clear(tile[:mr*nr])
 			kernel(kb, &as[0], &bs[0], &tile[0], nr, bstride)
-			for r := 0; r < rows; r++ {
-				dst := c[(is+r)*ldc+js : (is+r)*ldc+js+cols]
-				if overwrite {
-					copy(dst, tile[r*nr:r*nr+cols])
-					continue
-				}
-				for j, v := range tile[r*nr : r*nr+cols] {
-					dst[j] += v
-				}
-			}
+			flushTile(tile[:], nr, rows, cols, c[is*ldc+js:], ldc, overwrite)
 		}
 	}
 }
