@@ -8,8 +8,12 @@ torch.set_num_threads(2), OPENBLAS_NUM_THREADS=1 (2 for the two-thread torch.mm)
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed so that OpenBLAS picks its kernels for this CPU.
 
     scripts/bench-vs-pytorch.py train --train-test BIN [--rounds 5] [--seconds 2] [--models RE]
+    scripts/bench-vs-pytorch.py eval --train-test BIN [--rounds 5] [--seconds 2] [--models RE]
     scripts/bench-vs-pytorch.py gemm --sgemm-test BIN [--rounds 5]
-    scripts/bench-vs-pytorch.py torch-check | torch-train NAME SECONDS THREADS | torch-gemm THREADS SECONDS
+    scripts/bench-vs-pytorch.py torch-check | torch-train|torch-eval NAME SECONDS THREADS | torch-gemm THREADS SECONDS
+
+`eval` times evaluation instead of training (BenchmarkEvalStep: forward and loss in eval mode, the
+logits copied out, at the notebooks' test batch sizes; PyTorch: model.eval() under torch.no_grad()).
 
 The rounds interleave: in each round every model runs once in cnntrain and in PyTorch with 2 and
 with 1 thread, each going first in turn. Output: per model the median (and range) images/s of each
@@ -28,6 +32,15 @@ MODELS = [
     ("mnist-mlp", 64, False),
     ("mnist-cnn", 64, False),
     ("cifar10-lenet", 64, False),
+    ("cifar10-vgg11-width0.25", 128, False),
+    ("cifar10-vgg11", 128, True),
+    ("cifar10-vgg16", 128, True),
+]
+# BenchmarkEvalStep's cases: the notebooks' test batch sizes.
+EVAL_MODELS = [
+    ("mnist-mlp", 1000, False),
+    ("mnist-cnn", 1000, False),
+    ("cifar10-lenet", 8, False),
     ("cifar10-vgg11-width0.25", 128, False),
     ("cifar10-vgg11", 128, True),
     ("cifar10-vgg16", 128, True),
@@ -89,12 +102,39 @@ def torch_train(name, seconds, threads):
         lossf(model(x), y).backward()
         opt.step()
 
+    print(f"{timed(step, batch, seconds):.3f}")
+
+
+def torch_eval(name, seconds, threads):
+    """images/s of test batches as BenchmarkEvalStep times them: model.eval(), no gradients,
+    forward, loss and the predictions."""
+    import torch
+    import torch.nn.functional as F
+    torch.set_num_threads(threads)
+    model, shape, loss = torch_model(name)
+    batch = dict((m, b) for m, b, _ in EVAL_MODELS)[name]
+    model.eval()
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn((batch,) + shape, generator=g), torch.randint(0, 10, (batch,), generator=g)
+    lossf = F.nll_loss if loss == "nll" else F.cross_entropy
+
+    def step():
+        with torch.no_grad():
+            out = model(x)
+            lossf(out, y, reduction="sum").item()
+            out.argmax(1)
+
+    print(f"{timed(step, batch, seconds):.3f}")
+
+
+def timed(step, batch, seconds):
+    """images/s of step: one warm-up, then at least two steps and the given seconds."""
     step()
     steps, start = 0, time.perf_counter()
     while steps < 2 or time.perf_counter() - start < seconds:
         step()
         steps += 1
-    print(f"{batch * steps / (time.perf_counter() - start):.3f}")
+    return batch * steps / (time.perf_counter() - start)
 
 
 def mm_gflops(torch, m, n, k, seconds):
@@ -169,7 +209,10 @@ def cmd_train(args):
     global OMP_WAIT_POLICY
     OMP_WAIT_POLICY = args.omp_wait_policy
     check_torch()
-    models = [m for m in MODELS if re.search(args.models, m[0])]
+    bench, torch_cmd, table = "BenchmarkTrainStep", "torch-train", MODELS
+    if args.cmd == "eval":
+        bench, torch_cmd, table = "BenchmarkEvalStep", "torch-eval", EVAL_MODELS
+    models = [m for m in table if re.search(args.models, m[0])]
     res = {name: {"go": [], "pt2": [], "pt1": []} for name, _, _ in models}
     for r in range(args.rounds):
         for name, _, full in models:
@@ -179,10 +222,10 @@ def cmd_train(args):
             secs = 0 if full else args.seconds
             runs = {
                 "go": lambda: go_metric(run([args.train_test, "-test.run", "^$", "-test.bench",
-                                             f"^BenchmarkTrainStep$/^{re.escape(name)}$", "-test.benchtime", bt]),
+                                             f"^{bench}$/^{re.escape(name)}$", "-test.benchtime", bt]),
                                         name, "images/s"),
-                "pt2": lambda: float(run([PYTHON, __file__, "torch-train", name, str(secs), "2"], env=torch_env())),
-                "pt1": lambda: float(run([PYTHON, __file__, "torch-train", name, str(secs), "1"], env=torch_env())),
+                "pt2": lambda: float(run([PYTHON, __file__, torch_cmd, name, str(secs), "2"], env=torch_env())),
+                "pt1": lambda: float(run([PYTHON, __file__, torch_cmd, name, str(secs), "1"], env=torch_env())),
             }
             order = ["go", "pt2", "pt1"]
             order = order[r % 3:] + order[:r % 3]  # each side goes first in turn
@@ -192,8 +235,8 @@ def cmd_train(args):
             print(f"round {r + 1}: {name:24s} cnntrain {fmt(g):>8s}  PyTorch 2 threads {fmt(p2):>8s} ({g / p2:.2f}×)"
                   f"  1 thread {fmt(p1):>8s}", file=sys.stderr, flush=True)
     print()
-    print(f"PyTorch: torch.set_num_threads(2) (and 1), OPENBLAS_NUM_THREADS=1, "
-          f"OMP_WAIT_POLICY={OMP_WAIT_POLICY or '(unset)'}; images/s median (range)")
+    print(f"{'Evaluation' if args.cmd == 'eval' else 'Training'}; PyTorch: torch.set_num_threads(2) (and 1), "
+          f"OPENBLAS_NUM_THREADS=1, OMP_WAIT_POLICY={OMP_WAIT_POLICY or '(unset)'}; images/s median (range)")
     print()
     print("| model (batch) | cnntrain | PyTorch, 2 threads | cnntrain / PyTorch 2 threads | "
           "PyTorch, 1 thread | cnntrain / PyTorch's better | rounds |")
@@ -241,27 +284,30 @@ def main():
             return torch_check()
         if cmd == "torch-train":
             return torch_train(rest[0], float(rest[1]), int(rest[2]))
+        if cmd == "torch-eval":
+            return torch_eval(rest[0], float(rest[1]), int(rest[2]))
         if cmd == "torch-gemm":
             return torch_gemm(int(rest[0]), float(rest[1]))
         sys.exit(f"unknown command {cmd}")
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train")
-    t.add_argument("--train-test", required=True, help="go test -c -o BIN ./internal/train")
-    t.add_argument("--rounds", type=int, default=5)
-    t.add_argument("--seconds", type=float, default=2, help="per model and round, small models")
-    t.add_argument("--full-rounds", type=int, default=1, help="rounds for the full-width VGGs")
-    t.add_argument("--full-steps", type=int, default=2, help="timed steps of the full-width VGGs")
-    t.add_argument("--models", default=".", help="regexp over the model names")
-    t.add_argument("--omp-wait-policy", default="PASSIVE",
-                   help="PyTorch's OMP_WAIT_POLICY ('' leaves it unset): with ACTIVE (libgomp's spinning) "
-                        "two-thread PyTorch collapses 10-30x whenever another process holds a core")
+    for kind in ("train", "eval"):
+        t = sub.add_parser(kind)
+        t.add_argument("--train-test", required=True, help="go test -c -o BIN ./internal/train")
+        t.add_argument("--rounds", type=int, default=5)
+        t.add_argument("--seconds", type=float, default=2, help="per model and round, small models")
+        t.add_argument("--full-rounds", type=int, default=1, help="rounds for the full-width VGGs")
+        t.add_argument("--full-steps", type=int, default=2, help="timed steps of the full-width VGGs")
+        t.add_argument("--models", default=".", help="regexp over the model names")
+        t.add_argument("--omp-wait-policy", default="PASSIVE",
+                       help="PyTorch's OMP_WAIT_POLICY ('' leaves it unset): with ACTIVE (libgomp's spinning) "
+                            "two-thread PyTorch collapses 10-30x whenever another process holds a core")
     g = sub.add_parser("gemm")
     g.add_argument("--sgemm-test", required=True, help="go test -c -o BIN ./internal/sgemm")
     g.add_argument("--rounds", type=int, default=5)
     g.add_argument("--seconds", type=float, default=0.5)
     args = ap.parse_args()
-    {"train": cmd_train, "gemm": cmd_gemm}[args.cmd](args)
+    {"train": cmd_train, "eval": cmd_train, "gemm": cmd_gemm}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,15 @@ type Buffer interface {
 	Len() int
 }
 
+// HostReader is a Backend whose kernels can read host memory directly (the
+// CPU): ReadHost points buffer dst, which kernels only read, at src instead
+// of copying src into it, until the next ReadHost or Upload of dst. src
+// must stay unchanged while kernels run. It reports false where it cannot
+// (lengths differ), and the caller uploads instead.
+type HostReader interface {
+	ReadHost(dst Buffer, src []float32) bool
+}
+
 // Backend is a device that runs cnntrain's ops.
 type Backend interface {
 	// Name identifies the device, e.g. "cpu" or "cuda:0".

@@ -303,8 +303,11 @@ func (p *Program) Run(images []float32, labels []uint8) error {
 	if len(images) != p.images.Len() {
 		return fmt.Errorf("run: batch has %d values, net takes %d (shape %v)", len(images), p.images.Len(), p.net.Images.Shape())
 	}
-	if err := b.Upload(p.images, images); err != nil {
-		return fmt.Errorf("run: %w", err)
+	// The CPU reads the batch where it is; other devices copy it in.
+	if hr, ok := b.(backend.HostReader); !ok || !hr.ReadHost(p.images, images) {
+		if err := b.Upload(p.images, images); err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
 	}
 	if p.labels != nil {
 		if len(labels) != len(p.labelsHost) {
