@@ -35,12 +35,13 @@ vet:
 bench:
 	$(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchmem ./...
 
-## bench-vs-pytorch: training images/s and the matrix product against PyTorch (Debian's
+## bench-vs-pytorch: training and evaluation images/s and the matrix product against PyTorch (Debian's
 ## python3-torch with libopenblas0-pthread) on the same cores, interleaved rounds, medians
 ## (ARGS='--rounds 3 --models lenet' to narrow; see scripts/bench-vs-pytorch)
 bench-vs-pytorch:
 	PYTHON_TORCH=$(PYTHON_TORCH) scripts/bench-vs-pytorch gemm
 	PYTHON_TORCH=$(PYTHON_TORCH) scripts/bench-vs-pytorch $(ARGS)
+	PYTHON_TORCH=$(PYTHON_TORCH) scripts/bench-vs-pytorch eval $(ARGS)
 
 ## parity: regenerate the PyTorch fixtures (needs Debian's python3-torch) and compare
 parity:
