@@ -146,7 +146,8 @@ func (c *Backend) Compile(op ops.Op, in []ops.Shape) (backend.Kernel, error) {
 	case ops.NLLLoss, ops.CrossEntropyLoss:
 		return &classLoss{fromLogits: op.Kind == ops.CrossEntropyLoss, n: in[0][0], k: in[0][1]}, nil
 	case ops.BatchNorm2d:
-		return &batchNorm{eps: op.Eps, momentum: op.Momentum, mode: op.Mode, x: in[0], workers: c.workers}, nil
+		return &batchNorm{eps: op.Eps, momentum: op.Momentum, mode: op.Mode, x: in[0], workers: c.workers,
+			sumDy: make([]float64, in[0][1]), sumDyXhat: make([]float64, in[0][1])}, nil
 	}
 	return nil, fmt.Errorf("%w: %s", backend.ErrUnsupported, op)
 }

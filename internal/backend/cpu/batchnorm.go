@@ -29,8 +29,8 @@ type batchNorm struct {
 	backward bool
 	wrt      int
 	a        backend.Args
-	// Σdy and Σdy·x̂ per channel, valid while fresh: set by the first
-	// backward call, cleared by the forward.
+	// Σdy and Σdy·x̂ per channel (allocated with the kernel), valid while
+	// fresh: set by the first backward call, cleared by the forward.
 	sumDy, sumDyXhat []float64
 	fresh            bool
 }
@@ -93,9 +93,6 @@ func (k *batchNorm) forwardChannels(lo, hi int) {
 func (k *batchNorm) Backward(wrt int, a backend.Args) error {
 	k.a, k.backward, k.wrt = a, true, wrt
 	if !k.fresh {
-		if k.sumDy == nil {
-			k.sumDy, k.sumDyXhat = make([]float64, k.x[1]), make([]float64, k.x[1])
-		}
 		k.wrt = -1 // the sums only
 		parallelFor(k.x[1], k.x[0]*k.x[2]*k.x[3], k.workers, k)
 		k.wrt, k.fresh = wrt, true

@@ -27,9 +27,9 @@ type conv2d struct {
 	workers int
 	nb      int    // images per product
 	used    []bool // which workers' partial sums hold this call's data
-	// With wide rows, where the weight gradient's rows start: the gathered
-	// output gradient's, and the input's (for DotRows).
-	dyRows, xRows []int
+	// With wide rows, where the gathered output gradient's rows start (for
+	// DotRows; the input's are d.taps).
+	dyRows []int
 	// The call in progress, for run.
 	mode                  convMode
 	x, w, b, out, dy, dIn []float32
@@ -78,7 +78,7 @@ func newConv2dLayout(op ops.Op, in []ops.Shape, workers int, wide bool) *conv2d 
 	nb = min(nb, perWorker)
 	c := &conv2d{d: d, workers: workers, nb: nb, used: make([]bool, workers)}
 	if d.wide {
-		c.dyRows, c.xRows = make([]int, d.cout), d.taps
+		c.dyRows = make([]int, d.cout)
 		for o := range c.dyRows {
 			c.dyRows[o] = o * nb * d.span()
 		}
@@ -288,7 +288,7 @@ func (c *conv2d) weightGradChunk(worker, lo, nb int) {
 			clear(partial)
 		}
 		x := c.x[lo*d.inSize() : (lo+nb)*d.inSize()]
-		sgemm.DotRows(span, nb, dy, c.dyRows, span, x, c.xRows, d.inSize(), partial, d.rows())
+		sgemm.DotRows(span, nb, dy, c.dyRows, span, x, d.taps, d.inSize(), partial, d.rows())
 		return
 	}
 	ld := nb * span

@@ -39,7 +39,9 @@ func (p *maxPool2d) run(_, lo, hi int) {
 		src := p.src[pl*h*w : (pl+1)*h*w]
 		dst, arg := p.dst[pl*ho*wo:(pl+1)*ho*wo], p.argmax[pl*ho*wo:(pl+1)*ho*wo]
 		if p.size == 2 {
-			pool2(src, w, ho, wo, dst, arg)
+			// Vectorized: branches on which of four values is largest
+			// mispredict half the time.
+			vec.MaxPool2Plane(src, w, ho, wo, dst, arg)
 			continue
 		}
 		for oy := 0; oy < ho; oy++ {
@@ -57,12 +59,6 @@ func (p *maxPool2d) run(_, lo, hi int) {
 			}
 		}
 	}
-}
-
-// pool2 pools a plane with 2×2 windows (vec.MaxPool2Plane, vectorized:
-// branches on which of four values is largest mispredict half the time).
-func pool2(src []float32, w, ho, wo int, dst []float32, arg []int32) {
-	vec.MaxPool2Plane(src, w, ho, wo, dst, arg)
 }
 
 func (p *maxPool2d) Backward(_ int, a backend.Args) error {
