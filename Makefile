@@ -5,7 +5,7 @@ export CGO_ENABLED ?= 0
 
 PYTHON_TORCH ?= /usr/bin/python3
 
-.PHONY: build install train test bench bench-vs-pytorch vet data parity ptx gpu-bundle clean
+.PHONY: build install train test bench bench-vs-pytorch vet data parity ptx gpu-bundle emulator clean
 
 ## build: the cnntrain binary in bin/
 build:
@@ -53,6 +53,10 @@ parity:
 NVRTC_DIR ?= $(HOME)/.cache/nvrtc
 ptx:
 	$(GO) run ./internal/cuda/cmd/ptxgen -nvrtc "$$(../shared/tools/get-nvrtc $(NVRTC_DIR) | tail -1)"
+
+## emulator: the CPU stand-in for NVIDIA's libraries in .emulator/ (run cnntrain on it with CNNTRAIN_CUDA_LIBS=$$PWD/.emulator)
+emulator:
+	$(GO) run ./internal/cuda/emulator/cmd/build-emulator .emulator
 
 ## gpu-bundle: what scripts/gpu-check.sh needs on a GPU machine without Go, in gpu/ (git-ignored):
 ## the binaries (CGO-free) and a CIFAR-10 subset from .data (make data), xz-compressed

@@ -45,6 +45,9 @@ type Backend interface {
 	// match.
 	Upload(dst Buffer, src []float32) error
 	Download(dst []float32, src Buffer) error
+	// Free releases a buffer Alloc returned (not a Slice of one); it and
+	// its views become invalid.
+	Free(b Buffer) error
 	// Fill sets every element of b to v.
 	Fill(b Buffer, v float32) error
 	// Compile makes the kernel of op for inputs of the given shapes. An op
@@ -59,6 +62,26 @@ type Backend interface {
 	Sync() error
 	// Close releases the device's resources; buffers become invalid.
 	Close() error
+}
+
+// Recorder is a Backend that can record a sequence of kernel calls once and
+// replay it as one launch (CUDA graphs): the executor records a program's
+// calls on its first run and replays them after. While recording nothing
+// runs, so a kernel must not read results back, wait for the device or copy
+// from the host then.
+type Recorder interface {
+	// Records says whether recording is on (an option may turn it off).
+	Records() bool
+	// Record records what calls launches.
+	Record(calls func() error) (Recording, error)
+}
+
+// Recording is a recorded sequence of kernel calls.
+type Recording interface {
+	// Replay runs the calls again with the arguments they were recorded with.
+	Replay() error
+	// Release frees the recording.
+	Release() error
 }
 
 // Kernel is one op compiled for fixed input shapes.

@@ -87,6 +87,9 @@ func (c *configFlags) addFlags(fs *pflag.FlagSet, omit ...string) {
 	add("tf32", func(n string) {
 		fs.BoolVar(&v.TF32, n, false, "GPU: let matrix products and convolutions use TF32 tensor cores (faster, about 1e-3 relative error)")
 	})
+	add("no_cuda_graphs", func(n string) {
+		fs.BoolVar(&v.NoCUDAGraphs, n, false, "GPU: launch every kernel of a step instead of replaying the step as a CUDA graph")
+	})
 }
 
 func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }

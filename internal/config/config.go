@@ -57,6 +57,9 @@ type Config struct {
 	Device string `yaml:"device,omitempty" json:"device,omitempty"`
 	// TF32 lets a GPU use tensor cores (TF32 inputs) for matrix products.
 	TF32 bool `yaml:"tf32,omitempty" json:"tf32,omitempty"`
+	// NoCUDAGraphs launches a GPU step's kernels one by one instead of
+	// replaying the step recorded once as a CUDA graph.
+	NoCUDAGraphs bool `yaml:"no_cuda_graphs,omitempty" json:"no_cuda_graphs,omitempty"`
 }
 
 // Normalization is a per-channel mean and standard deviation.

@@ -3,6 +3,7 @@ package cuda
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"unsafe"
 
 	"github.com/cnntrain/cnntrain/internal/backend"
@@ -16,26 +17,64 @@ type Options struct {
 	// (and so convolutions). Off, products are strict FP32 (cuBLAS's
 	// pedantic math mode).
 	TF32 bool
+	// NoGraphs launches every kernel of a step one by one instead of
+	// recording the step once as a CUDA graph and replaying it.
+	NoGraphs bool
 }
 
 // Backend is one GPU. It is not safe for concurrent use: the executor
-// issues its calls one after another on the default stream.
+// issues its calls one after another, all on one stream.
 type Backend struct {
 	l       *libs
 	ordinal int
 	gpu     GPU
 	dev     int32
 	ctx     uintptr
+	stream  uintptr // every kernel, product and copy runs on it, in order
 	module  uintptr
 	fns     map[string]uintptr
 	blas    uintptr
+	blasWS  *Buffer // cuBLAS's workspace, set once so a graph capture allocates nothing
 	status  *Buffer // one int32 a loss kernel sets when a target is not a class
+	armed   bool    // a loss kernel ran since the status was last read
 	args    launchArgs
 	opts    Options
-	closed  bool
+	// recording is set while a graph is captured: nothing may wait for the
+	// GPU or copy from the host then.
+	recording bool
+	closed    bool
 }
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend  = (*Backend)(nil)
+	_ backend.Recorder = (*Backend)(nil)
+)
+
+// blasWorkspace is cuBLAS's workspace, PyTorch's default size for Hopper.
+const blasWorkspace = 32 << 20
+
+// enter pins the calling goroutine to its thread and makes the GPU's context
+// current there. The driver keeps the current context per thread, and Go
+// moves goroutines between threads between any two calls; every call into
+// the driver or cuBLAS is made between enter and leave.
+func (b *Backend) enter() error {
+	runtime.LockOSThread()
+	if err := b.l.drv.check("cuCtxSetCurrent", b.l.drv.cuCtxSetCurrent(b.ctx)); err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	return nil
+}
+
+func (b *Backend) leave() { runtime.UnlockOSThread() }
+
+// noRecording refuses what a graph capture cannot hold.
+func (b *Backend) noRecording(what string) error {
+	if b.recording {
+		return fmt.Errorf("cuda: %s while recording a CUDA graph (a kernel must not wait for the GPU or read the host)", what)
+	}
+	return nil
+}
 
 // Open starts GPU ordinal: its primary context, the kernels' module, a
 // cuBLAS handle.
@@ -69,7 +108,11 @@ func Open(ordinal int, opts Options) (*Backend, error) {
 	if err := d.check("cuDevicePrimaryCtxRetain", d.cuDevicePrimaryCtxRetain(&b.ctx, b.dev)); err != nil {
 		return nil, err
 	}
-	if err := d.check("cuCtxSetCurrent", d.cuCtxSetCurrent(b.ctx)); err != nil {
+	if err := b.enter(); err != nil {
+		return nil, err
+	}
+	defer b.leave()
+	if err := d.check("cuStreamCreate", d.cuStreamCreate(&b.stream, streamNonBlocking)); err != nil {
 		return nil, err
 	}
 	if err := d.check("cuModuleLoadData (JIT of the embedded PTX)", d.cuModuleLoadData(&b.module, CString(kernels.PTX))); err != nil {
@@ -93,6 +136,17 @@ func Open(ordinal int, opts Options) (*Backend, error) {
 	if err := bl.check("cublasSetMathMode", bl.setMathMode(b.blas, mode)); err != nil {
 		return nil, err
 	}
+	if err := bl.check("cublasSetStream", bl.setStream(b.blas, b.stream)); err != nil {
+		return nil, err
+	}
+	ws, err := b.Alloc(blasWorkspace / 4)
+	if err != nil {
+		return nil, err
+	}
+	b.blasWS = ws.(*Buffer)
+	if err := bl.check("cublasSetWorkspace", bl.setWorkspace(b.blas, b.blasWS.ptr, blasWorkspace)); err != nil {
+		return nil, err
+	}
 	st, err := b.Alloc(1)
 	if err != nil {
 		return nil, err
@@ -108,8 +162,9 @@ func (b *Backend) Name() string { return fmt.Sprintf("cuda:%d", b.ordinal) }
 
 // Buffer is device memory: an address and a length in 4-byte elements.
 type Buffer struct {
-	ptr uint64
-	n   int
+	ptr  uint64
+	n    int
+	view bool // made by Slice: Free leaves it alone
 }
 
 func (x *Buffer) Len() int { return x.n }
@@ -133,18 +188,43 @@ func (b *Backend) Alloc(n int) (backend.Buffer, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("cuda: cannot allocate %d elements", n)
 	}
+	if err := b.noRecording("allocating"); err != nil {
+		return nil, err
+	}
 	buf := &Buffer{n: n}
 	if n == 0 {
 		return buf, nil
 	}
+	if err := b.enter(); err != nil {
+		return nil, err
+	}
+	defer b.leave()
 	d := b.l.drv
 	if err := d.check(fmt.Sprintf("cuMemAlloc of %.1f MB", float64(n)*4/(1<<20)), d.cuMemAlloc(&buf.ptr, uint64(n)*4)); err != nil {
 		return nil, err
 	}
-	if err := d.check("cuMemsetD32", d.cuMemsetD32(buf.ptr, 0, uint64(n))); err != nil {
+	if err := d.check("cuMemsetD32Async", d.cuMemsetD32Async(buf.ptr, 0, uint64(n), b.stream)); err != nil {
 		return nil, err
 	}
 	return buf, nil
+}
+
+// Free waits for the GPU and releases x.
+func (b *Backend) Free(x backend.Buffer) error {
+	d := dev(x)
+	if d == nil || d.view || d.ptr == 0 {
+		return nil
+	}
+	if err := b.Sync(); err != nil {
+		return err
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	err := b.l.drv.check("cuMemFree", b.l.drv.cuMemFree(d.ptr))
+	d.ptr, d.n = 0, 0
+	return err
 }
 
 func (b *Backend) Slice(x backend.Buffer, off, n int) backend.Buffer {
@@ -152,38 +232,168 @@ func (b *Backend) Slice(x backend.Buffer, off, n int) backend.Buffer {
 	if off < 0 || n < 0 || off+n > d.n {
 		panic(fmt.Sprintf("cuda: slice [%d, %d) of a buffer of %d", off, off+n, d.n)) // an executor bug
 	}
-	return &Buffer{ptr: d.ptr + uint64(off)*4, n: n}
+	return &Buffer{ptr: d.ptr + uint64(off)*4, n: n, view: true}
 }
 
+// Upload copies from pageable memory: the driver stages src before the call
+// returns, so src may change afterwards.
 func (b *Backend) Upload(dst backend.Buffer, src []float32) error {
 	d := dev(dst)
 	if d.n != len(src) {
 		return fmt.Errorf("cuda: upload of %d values into a buffer of %d", len(src), d.n)
 	}
+	if err := b.noRecording("uploading"); err != nil {
+		return err
+	}
 	if len(src) == 0 {
 		return nil
 	}
-	return b.l.drv.check("cuMemcpyHtoD", b.l.drv.cuMemcpyHtoD(d.ptr, unsafe.Pointer(&src[0]), uint64(len(src))*4))
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	return b.l.drv.check("cuMemcpyHtoDAsync", b.l.drv.cuMemcpyHtoDAsync(d.ptr, unsafe.Pointer(&src[0]), uint64(len(src))*4, b.stream))
 }
 
+// Download waits for the stream's work before src and copies it. After a
+// loss kernel it first reads the status word that kernel sets for a target
+// that is not a class, and reports it.
 func (b *Backend) Download(dst []float32, src backend.Buffer) error {
 	s := dev(src)
 	if s.n != len(dst) {
 		return fmt.Errorf("cuda: download of a buffer of %d values into %d", s.n, len(dst))
 	}
+	if err := b.noRecording("downloading"); err != nil {
+		return err
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	if b.armed {
+		b.armed = false
+		var bad int32
+		if err := b.copyOut(unsafe.Pointer(&bad), b.status.ptr, 4); err != nil {
+			return err
+		}
+		if bad != 0 {
+			return fmt.Errorf("the target of sample %d is not a class", bad-1)
+		}
+	}
 	if len(dst) == 0 {
 		return nil
 	}
-	return b.l.drv.check("cuMemcpyDtoH", b.l.drv.cuMemcpyDtoH(unsafe.Pointer(&dst[0]), s.ptr, uint64(len(dst))*4))
+	return b.copyOut(unsafe.Pointer(&dst[0]), s.ptr, uint64(len(dst))*4)
+}
+
+// copyOut copies device memory to pageable host memory after the stream's
+// work; the driver returns once the copy is done.
+func (b *Backend) copyOut(dst unsafe.Pointer, src, bytes uint64) error {
+	return b.l.drv.check("cuMemcpyDtoHAsync", b.l.drv.cuMemcpyDtoHAsync(dst, src, bytes, b.stream))
 }
 
 func (b *Backend) Fill(x backend.Buffer, v float32) error {
 	d := dev(x)
-	return b.l.drv.check("cuMemsetD32", b.l.drv.cuMemsetD32(d.ptr, math.Float32bits(v), uint64(d.n)))
+	if d.n == 0 {
+		return nil
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	return b.l.drv.check("cuMemsetD32Async", b.l.drv.cuMemsetD32Async(d.ptr, math.Float32bits(v), uint64(d.n), b.stream))
 }
 
 func (b *Backend) Sync() error {
-	return b.l.drv.check("cuCtxSynchronize", b.l.drv.cuCtxSynchronize())
+	if err := b.noRecording("synchronizing"); err != nil {
+		return err
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	return b.l.drv.check("cuStreamSynchronize", b.l.drv.cuStreamSynchronize(b.stream))
+}
+
+// Records is on unless Options.NoGraphs.
+func (b *Backend) Records() bool { return !b.opts.NoGraphs }
+
+// Record captures the kernels calls launches into a CUDA graph without
+// running them; the graph's Replay runs them all with one launch, with the
+// arguments they had when recorded.
+func (b *Backend) Record(calls func() error) (backend.Recording, error) {
+	if err := b.noRecording("recording"); err != nil {
+		return nil, err
+	}
+	if err := b.enter(); err != nil {
+		return nil, err
+	}
+	defer b.leave()
+	d := b.l.drv
+	if err := d.check("cuStreamBeginCapture", d.cuStreamBeginCapture(b.stream, captureRelaxed)); err != nil {
+		return nil, err
+	}
+	b.recording, b.armed = true, false
+	callsErr := calls()
+	b.recording = false
+	armsStatus := b.armed
+	b.armed = false
+	var graph uintptr
+	endErr := d.check("cuStreamEndCapture", d.cuStreamEndCapture(b.stream, &graph))
+	if graph != 0 {
+		defer d.cuGraphDestroy(graph)
+	}
+	if callsErr != nil {
+		return nil, callsErr
+	}
+	if endErr != nil {
+		return nil, endErr
+	}
+	r := &recording{b: b, armsStatus: armsStatus}
+	if err := d.check("cuGraphInstantiate", d.cuGraphInstantiateWithFlags(&r.exec, graph, 0)); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// recording is an instantiated CUDA graph.
+type recording struct {
+	b          *Backend
+	exec       uintptr
+	armsStatus bool // it holds a loss kernel
+}
+
+func (r *recording) Replay() error {
+	b := r.b
+	if r.exec == 0 {
+		return fmt.Errorf("cuda: replay of a released graph")
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	if err := b.l.drv.check("cuGraphLaunch", b.l.drv.cuGraphLaunch(r.exec, b.stream)); err != nil {
+		return err
+	}
+	b.armed = b.armed || r.armsStatus
+	return nil
+}
+
+func (r *recording) Release() error {
+	if r.exec == 0 {
+		return nil
+	}
+	b := r.b
+	if err := b.Sync(); err != nil {
+		return err
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	err := b.l.drv.check("cuGraphExecDestroy", b.l.drv.cuGraphExecDestroy(r.exec))
+	r.exec = 0
+	return err
 }
 
 func (b *Backend) Close() error {
@@ -198,11 +408,20 @@ func (b *Backend) Close() error {
 		}
 	}
 	keep(b.Sync())
+	keep(b.Free(b.status))
+	keep(b.Free(b.blasWS))
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
 	if b.blas != 0 {
 		keep(b.l.blas.check("cublasDestroy", b.l.blas.destroy(b.blas)))
 	}
 	if b.module != 0 {
 		keep(b.l.drv.check("cuModuleUnload", b.l.drv.cuModuleUnload(b.module)))
+	}
+	if b.stream != 0 {
+		keep(b.l.drv.check("cuStreamDestroy", b.l.drv.cuStreamDestroy(b.stream)))
 	}
 	keep(b.l.drv.check("cuDevicePrimaryCtxRelease", b.l.drv.cuDevicePrimaryCtxRelease(b.dev)))
 	return first

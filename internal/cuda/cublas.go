@@ -9,11 +9,13 @@ import (
 type cublas struct {
 	lib Library
 
-	create      func(handle *uintptr) int32
-	destroy     func(handle uintptr) int32
-	getVersion  func(handle uintptr, version *int32) int32
-	setMathMode func(handle uintptr, mode int32) int32
-	sgemm       func(handle uintptr, transA, transB int32, m, n, k int32, alpha *float32, a uint64, lda int32, b uint64, ldb int32, beta *float32, c uint64, ldc int32) int32
+	create       func(handle *uintptr) int32
+	destroy      func(handle uintptr) int32
+	getVersion   func(handle uintptr, version *int32) int32
+	setMathMode  func(handle uintptr, mode int32) int32
+	setStream    func(handle uintptr, stream uintptr) int32
+	setWorkspace func(handle uintptr, workspace uint64, bytes uint64) int32
+	sgemm        func(handle uintptr, transA, transB int32, m, n, k int32, alpha *float32, a uint64, lda int32, b uint64, ldb int32, beta *float32, c uint64, ldc int32) int32
 }
 
 // cuBLAS math modes (cublasMath_t).
@@ -34,11 +36,13 @@ func loadCuBLAS(s Search) (*cublas, error) {
 		return c, fmt.Errorf("no cuBLAS: %s", c.lib.Missing)
 	}
 	err := bind(c.lib, map[string]any{
-		"cublasCreate_v2":     &c.create,
-		"cublasDestroy_v2":    &c.destroy,
-		"cublasGetVersion_v2": &c.getVersion,
-		"cublasSetMathMode":   &c.setMathMode,
-		"cublasSgemm_v2":      &c.sgemm,
+		"cublasCreate_v2":       &c.create,
+		"cublasDestroy_v2":      &c.destroy,
+		"cublasGetVersion_v2":   &c.getVersion,
+		"cublasSetMathMode":     &c.setMathMode,
+		"cublasSetStream_v2":    &c.setStream,
+		"cublasSetWorkspace_v2": &c.setWorkspace,
+		"cublasSgemm_v2":        &c.sgemm,
 	})
 	if err != nil {
 		return c, fmt.Errorf("unusable cuBLAS: %w", err)

@@ -36,7 +36,25 @@ type driver struct {
 	cuModuleUnload            func(module uintptr) result
 	cuModuleGetFunction       func(fn *uintptr, module uintptr, name *byte) result
 	cuLaunchKernel            func(fn uintptr, gx, gy, gz, bx, by, bz, shared uint32, stream uintptr, params *unsafe.Pointer, extra *unsafe.Pointer) result
+
+	cuStreamCreate              func(stream *uintptr, flags uint32) result
+	cuStreamDestroy             func(stream uintptr) result
+	cuStreamSynchronize         func(stream uintptr) result
+	cuMemcpyHtoDAsync           func(dst uint64, src unsafe.Pointer, bytes uint64, stream uintptr) result
+	cuMemcpyDtoHAsync           func(dst unsafe.Pointer, src uint64, bytes uint64, stream uintptr) result
+	cuMemsetD32Async            func(dst uint64, value uint32, n uint64, stream uintptr) result
+	cuStreamBeginCapture        func(stream uintptr, mode int32) result
+	cuStreamEndCapture          func(stream uintptr, graph *uintptr) result
+	cuGraphInstantiateWithFlags func(exec *uintptr, graph uintptr, flags uint64) result
+	cuGraphLaunch               func(exec, stream uintptr) result
+	cuGraphExecDestroy          func(exec uintptr) result
+	cuGraphDestroy              func(graph uintptr) result
 }
+
+const (
+	streamNonBlocking = 1 // CU_STREAM_NON_BLOCKING: no implicit synchronization with the legacy stream
+	captureRelaxed    = 2 // CU_STREAM_CAPTURE_MODE_RELAXED: goroutines change threads mid-capture
+)
 
 // Device attributes (CUdevice_attribute).
 const (
@@ -74,6 +92,18 @@ func loadDriver(s Search) (*driver, error) {
 		"cuModuleUnload":               &d.cuModuleUnload,
 		"cuModuleGetFunction":          &d.cuModuleGetFunction,
 		"cuLaunchKernel":               &d.cuLaunchKernel,
+		"cuStreamCreate":               &d.cuStreamCreate,
+		"cuStreamDestroy_v2":           &d.cuStreamDestroy,
+		"cuStreamSynchronize":          &d.cuStreamSynchronize,
+		"cuMemcpyHtoDAsync_v2":         &d.cuMemcpyHtoDAsync,
+		"cuMemcpyDtoHAsync_v2":         &d.cuMemcpyDtoHAsync,
+		"cuMemsetD32Async":             &d.cuMemsetD32Async,
+		"cuStreamBeginCapture_v2":      &d.cuStreamBeginCapture,
+		"cuStreamEndCapture":           &d.cuStreamEndCapture,
+		"cuGraphInstantiateWithFlags":  &d.cuGraphInstantiateWithFlags,
+		"cuGraphLaunch":                &d.cuGraphLaunch,
+		"cuGraphExecDestroy":           &d.cuGraphExecDestroy,
+		"cuGraphDestroy":               &d.cuGraphDestroy,
 	})
 	if err != nil {
 		return d, fmt.Errorf("unusable CUDA driver: %w", err)

@@ -19,7 +19,7 @@ func f64(v float64) arg { return arg(math.Float64bits(v)) }
 // the backend means a launch allocates nothing.
 type launchArgs struct {
 	vals [20]arg
-	ptrs [20]unsafe.Pointer
+	ptrs [21]unsafe.Pointer // NULL after the last: the GPU emulator checks the count
 }
 
 const (
@@ -36,12 +36,17 @@ func (b *Backend) launch(name string, grid, block int, args ...arg) error {
 	if len(args) > len(b.args.vals) {
 		return fmt.Errorf("cuda: %s takes %d arguments, the launch block holds %d", name, len(args), len(b.args.vals))
 	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
 	la := &b.args
 	for i, a := range args {
 		la.vals[i] = a
 		la.ptrs[i] = unsafe.Pointer(&la.vals[i])
 	}
-	r := b.l.drv.cuLaunchKernel(fn, uint32(grid), 1, 1, uint32(block), 1, 1, 0, 0, &la.ptrs[0], nil)
+	la.ptrs[len(args)] = nil
+	r := b.l.drv.cuLaunchKernel(fn, uint32(grid), 1, 1, uint32(block), 1, 1, 0, b.stream, &la.ptrs[0], nil)
 	return b.l.drv.check("launch "+name, r)
 }
 

@@ -104,6 +104,10 @@ func Open(spec string, opts Options) (Choice, error) {
 	if opts.TF32 {
 		math = "TF32 tensor cores allowed"
 	}
-	return Choice{g, fmt.Sprintf("device: %s (%s, %.0f GB, compute capability %s, %s)",
-		g.Name(), info.Name, float64(info.MemoryBytes)/1e9, info.ComputeCapability, math)}, nil
+	steps := "steps as CUDA graphs"
+	if opts.NoGraphs {
+		steps = "kernels launched one by one"
+	}
+	return Choice{g, fmt.Sprintf("device: %s (%s, %.0f GB, compute capability %s, %s, %s)",
+		g.Name(), info.Name, float64(info.MemoryBytes)/1e9, info.ComputeCapability, math, steps)}, nil
 }

@@ -37,5 +37,14 @@ func (c *Programs) Get(n int) (*Program, error) {
 	return p, nil
 }
 
-// Release forgets the compiled programs, so their memory can be reclaimed.
-func (c *Programs) Release() { c.progs = nil }
+// Release frees the compiled programs' device memory and recordings.
+func (c *Programs) Release() error {
+	var first error
+	for _, p := range c.progs {
+		if err := p.Release(); err != nil && first == nil {
+			first = err
+		}
+	}
+	c.progs = nil
+	return first
+}

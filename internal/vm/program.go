@@ -28,6 +28,9 @@ type Program struct {
 	labelsHost []float32
 	lossHost   []float32
 	outputHost []float32
+
+	owned     []backend.Buffer  // what Compile allocated: constants, arena, workspace
+	recording backend.Recording // the calls, recorded on the first Run (a Recorder backend)
 }
 
 // call is one kernel call with its arguments bound.
@@ -108,6 +111,9 @@ func Compile(dev *Device, net *graph.Net) (*Program, error) {
 		if !ours {
 			if len(children(net.Graph, n)) == 0 && n.Value() != nil { // a constant: Grad's dloss/dloss = 1
 				buf, err := constant(b, n.Value())
+				if buf != nil {
+					p.owned = append(p.owned, buf)
+				}
 				if err != nil {
 					return nil, fmt.Errorf("compile: constant %v: %w", n, err)
 				}
@@ -190,12 +196,16 @@ func Compile(dev *Device, net *graph.Net) (*Program, error) {
 	p.plan.Count, p.plan.Instructions = len(tensors), len(p.calls)
 	arena, err := b.Alloc(arenaSize)
 	if err != nil {
+		p.Release()
 		return nil, fmt.Errorf("compile: allocate %.1f MB for the program's tensors on %s: %w", mb(p.plan.Arena), b.Name(), err)
 	}
+	p.owned = append(p.owned, arena)
 	ws, err := b.Alloc(workspace)
 	if err != nil {
+		p.Release()
 		return nil, fmt.Errorf("compile: allocate %.1f MB of workspace on %s: %w", mb(p.plan.Workspace), b.Name(), err)
 	}
+	p.owned = append(p.owned, ws)
 	view := func(t *tensorUse, size int) backend.Buffer { return b.Slice(arena, t.iv.offset, size) }
 	for n, t := range valueOf {
 		*bufOf[n] = view(t, n.Shape().TotalSize())
@@ -289,6 +299,23 @@ func constant(b backend.Backend, v G.Value) (backend.Buffer, error) {
 	return buf, b.Upload(buf, data)
 }
 
+// Release frees the program's recording and device memory; the program
+// cannot run after it.
+func (p *Program) Release() error {
+	var first error
+	if p.recording != nil {
+		first = p.recording.Release()
+		p.recording = nil
+	}
+	for _, buf := range p.owned {
+		if err := p.dev.backend.Free(buf); err != nil && first == nil {
+			first = err
+		}
+	}
+	p.owned, p.calls = nil, nil
+	return first
+}
+
 // Plan is the program's memory plan.
 func (p *Program) Plan() Plan { return p.plan }
 
@@ -320,6 +347,42 @@ func (p *Program) Run(images []float32, labels []uint8) error {
 			return fmt.Errorf("run: %w", err)
 		}
 	}
+	if err := p.runCalls(); err != nil {
+		return err
+	}
+	if p.loss != nil {
+		if err := b.Download(p.lossHost, p.loss); err != nil {
+			return fmt.Errorf("run: loss: %w", err)
+		}
+	}
+	return nil
+}
+
+// runCalls runs the kernel calls. On a Recorder backend (CUDA) they are
+// recorded on the first run and replayed from then on: the calls' arguments
+// never change, only the data in the buffers they point at.
+func (p *Program) runCalls() error {
+	if p.calls == nil {
+		return fmt.Errorf("run: the program was released")
+	}
+	rec, ok := p.dev.backend.(backend.Recorder)
+	if !ok || !rec.Records() {
+		return p.callEach()
+	}
+	if p.recording == nil {
+		r, err := rec.Record(p.callEach)
+		if err != nil {
+			return fmt.Errorf("run: recording the program: %w", err)
+		}
+		p.recording = r
+	}
+	if err := p.recording.Replay(); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	return nil
+}
+
+func (p *Program) callEach() error {
 	for i := range p.calls {
 		c := &p.calls[i]
 		var err error
@@ -330,11 +393,6 @@ func (p *Program) Run(images []float32, labels []uint8) error {
 		}
 		if err != nil {
 			return fmt.Errorf("run: %s: %w", c.name, err)
-		}
-	}
-	if p.loss != nil {
-		if err := b.Download(p.lossHost, p.loss); err != nil {
-			return fmt.Errorf("run: loss: %w", err)
 		}
 	}
 	return nil

@@ -74,6 +74,14 @@ func availableMemory() (uint64, bool) {
 	return 0, false
 }
 
+// Free drops the buffer's memory for the garbage collector (views keep it).
+func (*Backend) Free(b backend.Buffer) error {
+	if buf, ok := b.(*Buffer); ok {
+		buf.data = nil
+	}
+	return nil
+}
+
 func (*Backend) Slice(b backend.Buffer, off, n int) backend.Buffer {
 	return &Buffer{data: f32(b)[off : off+n : off+n]}
 }

@@ -45,3 +45,15 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
                         unsigned bz, unsigned shared, void *stream, void **params, void **extra) {
 	return 999;
 }
+CUresult cuStreamCreate(void **s, unsigned flags) { return 999; }
+CUresult cuStreamDestroy_v2(void *s) { return 999; }
+CUresult cuStreamSynchronize(void *s) { return 999; }
+CUresult cuMemcpyHtoDAsync_v2(unsigned long long d, const void *s, size_t n, void *st) { return 999; }
+CUresult cuMemcpyDtoHAsync_v2(void *d, unsigned long long s, size_t n, void *st) { return 999; }
+CUresult cuMemsetD32Async(unsigned long long d, unsigned v, size_t n, void *st) { return 999; }
+CUresult cuStreamBeginCapture_v2(void *s, int mode) { return 999; }
+CUresult cuStreamEndCapture(void *s, void **g) { return 999; }
+CUresult cuGraphInstantiateWithFlags(void **e, void *g, unsigned long long flags) { return 999; }
+CUresult cuGraphLaunch(void *e, void *s) { return 999; }
+CUresult cuGraphExecDestroy(void *e) { return 999; }
+CUresult cuGraphDestroy(void *g) { return 999; }

@@ -15,6 +15,7 @@
 #include "shim/cuda_shim.h"
 
 #include "kernels.cu"
+#include "shim/kernel_list.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -129,30 +130,9 @@ Runner runner(void (*kernel)(Params...))
     };
 }
 
-#define KERNEL(name) {#name, runner(name)}
+#define KERNEL(name, syncs) {#name, runner(name)},
 
-const std::map<std::string, Runner> kernels = {
-    KERNEL(fill_f32),
-    KERNEL(relu_forward),
-    KERNEL(relu_backward),
-    KERNEL(bias_rows),
-    KERNEL(sum_rows),
-    KERNEL(im2col),
-    KERNEL(col2im),
-    KERNEL(cn_to_nchw),
-    KERNEL(nchw_to_cn),
-    KERNEL(channel_sum),
-    KERNEL(maxpool_forward),
-    KERNEL(maxpool_backward),
-    KERNEL(log_softmax_forward),
-    KERNEL(log_softmax_backward),
-    KERNEL(class_loss_forward),
-    KERNEL(class_loss_backward),
-    KERNEL(batchnorm_forward),
-    KERNEL(batchnorm_backward),
-    KERNEL(sgd_step),
-    KERNEL(adam_step),
-};
+const std::map<std::string, Runner> kernels = {CNNTRAIN_KERNELS(KERNEL)};
 
 } // namespace
 

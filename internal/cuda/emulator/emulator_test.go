@@ -1,0 +1,161 @@
+package emulator_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ebitengine/purego"
+
+	"github.com/cnntrain/cnntrain/internal/backend"
+	"github.com/cnntrain/cnntrain/internal/backend/backendtest"
+	"github.com/cnntrain/cnntrain/internal/cuda"
+	"github.com/cnntrain/cnntrain/internal/cuda/emulator"
+	"github.com/cnntrain/cnntrain/internal/graph"
+	"github.com/cnntrain/cnntrain/internal/models"
+	"github.com/cnntrain/cnntrain/internal/optim"
+	"github.com/cnntrain/cnntrain/internal/vm"
+)
+
+// built is why the emulator could not be built, nil when it was.
+var built error
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cnntrain-gpu-emulator-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	built = emulator.Build(dir)
+	if errors.Is(built, emulator.ErrNoCompiler) {
+		fmt.Fprintf(os.Stderr, "\n*** %v: the CUDA backend's Go code is NOT checked ***\n\n", built)
+	}
+	// Before the cuda package loads anything: the emulator comes first.
+	os.Setenv("CNNTRAIN_CUDA_LIBS", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func needEmulator(t *testing.T) {
+	t.Helper()
+	if errors.Is(built, emulator.ErrNoCompiler) {
+		t.Skipf("NO EMULATOR: %v", built)
+	}
+	if built != nil {
+		t.Fatal(built)
+	}
+}
+
+func open(t *testing.T, opts cuda.Options) backend.Backend {
+	t.Helper()
+	b, err := cuda.Open(0, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// The probe finds the emulated GPU and both libraries in the emulator's folder.
+func TestProbeFindsTheEmulatedGPU(t *testing.T) {
+	needEmulator(t)
+	r := cuda.Probe()
+	if !r.Usable() {
+		t.Fatalf("not usable: %s", r.Reason)
+	}
+	if len(r.GPUs) != 1 || !strings.Contains(r.GPUs[0].Name, "emulator") {
+		t.Fatalf("GPUs: %+v", r.GPUs)
+	}
+	dir := os.Getenv("CNNTRAIN_CUDA_LIBS")
+	for _, lib := range r.Libraries[:2] {
+		if !strings.HasPrefix(lib.Path, dir) {
+			t.Errorf("%s loaded from %q, not from the emulator's folder %s", lib.Name, lib.Path, dir)
+		}
+	}
+}
+
+// The CUDA backend passes the conformance suite every backend runs.
+func TestConformance(t *testing.T) {
+	needEmulator(t)
+	backendtest.Run(t, func() backend.Backend { return open(t, cuda.Options{}) })
+}
+
+// The same with every kernel launched one by one, as --cuda-graphs=false
+// does, which is also what a recording captures.
+func TestConformanceWithoutGraphs(t *testing.T) {
+	needEmulator(t)
+	backendtest.Run(t, func() backend.Backend { return open(t, cuda.Options{NoGraphs: true}) })
+}
+
+// counters reads the emulator's counts of kernel launches, ended captures
+// and graph launches.
+func counters(t *testing.T) (launches, captures, graphLaunches int64) {
+	t.Helper()
+	h, err := purego.Dlopen(filepath.Join(os.Getenv("CNNTRAIN_CUDA_LIBS"), "libcuda.so.1"), purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var read func(*int64, *int64, *int64)
+	purego.RegisterLibFunc(&read, h, "cnntrain_emulator_counters")
+	read(&launches, &captures, &graphLaunches)
+	return
+}
+
+// A training program is recorded once as a CUDA graph and replayed by every
+// later step: its kernels are launched once, whatever the number of steps,
+// and each step is one graph launch plus the optimizer's kernels.
+func TestTrainingStepsReplayOneGraph(t *testing.T) {
+	needEmulator(t)
+	for _, graphs := range []bool{true, false} {
+		t.Run(fmt.Sprintf("graphs=%v", graphs), func(t *testing.T) {
+			b := open(t, cuda.Options{NoGraphs: !graphs})
+			defer b.Close()
+			m, err := models.New("cnn", models.Input{C: 3, H: 32, W: 32, Classes: 10}, models.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dev, err := vm.NewDevice(b, m.Params())
+			if err != nil {
+				t.Fatal(err)
+			}
+			net, err := graph.Compile(m.Net, []int{4, 3, 32, 32}, graph.NetOptions{Training: true, Loss: m.Loss, Gradients: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			prog, err := vm.Compile(dev, net)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer prog.Release()
+			opt := &optim.SGD{LR: 0.01, Momentum: 0.9}
+			images, labels := make([]float32, 4*3*32*32), []uint8{0, 1, 2, 3}
+			const steps = 5
+			l0, c0, g0 := counters(t)
+			for step := range steps {
+				for i := range images {
+					images[i] = float32((i*7+step*13)%23) / 23
+				}
+				if err := prog.Run(images, labels); err != nil {
+					t.Fatal(err)
+				}
+				if err := prog.Update(opt); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l1, c1, g1 := counters(t)
+			params := len(m.Params())
+			t.Logf("%d steps: %d kernel launches, %d captures, %d graph launches (%d parameters)", steps, l1-l0, c1-c0, g1-g0, params)
+			if graphs {
+				calls := int(l1-l0) - steps*params // the optimizer's launches are not recorded
+				if c1-c0 != 1 || g1-g0 != steps || calls <= 0 || calls > prog.Plan().Instructions*3 {
+					t.Errorf("want 1 capture, %d graph launches and the program's calls launched once", steps)
+				}
+			} else if c1-c0 != 0 || g1-g0 != 0 || int(l1-l0) <= steps*params {
+				t.Errorf("want no graphs and every call launched at every step")
+			}
+		})
+	}
+}
