@@ -357,7 +357,7 @@ func TestAugmentNoAllocations(t *testing.T) {
 	var rng rand.PCG
 	i := 0
 	if allocs := testing.AllocsPerRun(20, func() {
-		l.fill(buf.slots[0], i%l.NumBatches(), buf.order, buf.scratch, &rng)
+		l.fill(buf.slots[0], i%l.NumBatches(), buf, &rng, nil)
 		i++
 	}); allocs != 0 {
 		t.Errorf("%v allocations per augmented batch", allocs)

@@ -122,8 +122,10 @@
 // from 0..2*padding (offset padding, padding is the image itself), then
 // whether to flip, with probability 1/2. The draws come from (Seed, epoch)
 // alone, image after image in epoch order, so augmented epochs are exactly
-// reproducible. The work happens in the prefetching goroutine, in a scratch
-// buffer, without allocating.
+// reproducible. The prefetching goroutine draws a batch's augmentations first,
+// in order, then splits its images among itself and LoaderConfig.Workers-1
+// helpers (all cores by default), each with its own scratch buffer, so the
+// batch is the same for any number of workers and no step allocates.
 //
 // # Adding a dataset
 //

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 )
@@ -144,6 +145,12 @@ type LoaderConfig struct {
 	// and the same whether Shuffle is on or not. With Permute, pixels are
 	// permuted after augmentation.
 	RandomFlip bool
+
+	// Workers is how many goroutines prepare a batch (crop, flip,
+	// normalize), each a share of its images: 0 means GOMAXPROCS. The
+	// batches are the same for every value: the random draws are made in
+	// order first.
+	Workers int
 }
 
 // Loader serves a Split as batches of normalized float32 images.
@@ -165,12 +172,19 @@ type Loader struct {
 const prefetch = 2
 
 // epochBuffers is the memory an epoch works in: the sample order, a ring of
-// batch slots, one held by the consumer and up to prefetch in flight, and the
-// producer's scratch image for augmentation (nil without).
+// batch slots, one held by the consumer and up to prefetch in flight, and
+// with augmentation each worker's scratch image and the batch's draws.
 type epochBuffers struct {
 	order   []int
 	slots   [prefetch + 1]*slot
-	scratch []uint8
+	scratch [][]uint8
+	draws   []augmentDraw
+}
+
+// augmentDraw is one image's augmentation.
+type augmentDraw struct {
+	top, left int
+	flip      bool
 }
 
 // slot is one reusable batch. The backing arrays are kept apart from the
@@ -197,6 +211,9 @@ func NewLoader(s *Split, cfg LoaderConfig) (*Loader, error) {
 	}
 	if cfg.BatchSize <= 0 {
 		return nil, fmt.Errorf("loader: batch size %d, must be positive", cfg.BatchSize)
+	}
+	if cfg.Workers < 0 {
+		return nil, fmt.Errorf("loader: %d workers, must be 0 (all cores) or more", cfg.Workers)
 	}
 	if cfg.DropLast && s.N < cfg.BatchSize {
 		return nil, fmt.Errorf("loader: DropLast with batch size %d and only %d samples would give no batches", cfg.BatchSize, s.N)
@@ -342,6 +359,8 @@ func (l *Loader) From(pos Position) (iter.Seq[*Batch], error) {
 // hands them to the consumer until the epoch is done or stop is closed.
 func (l *Loader) produce(epoch, first int, rng *rand.PCG, buf *epochBuffers, free <-chan *slot, ready chan<- *slot, stop <-chan struct{}) {
 	defer close(ready)
+	pool, stopPool := l.startFillPool(buf)
+	defer stopPool()
 	for i := first; i < l.numBatches; i++ {
 		var s *slot
 		select {
@@ -349,7 +368,7 @@ func (l *Loader) produce(epoch, first int, rng *rand.PCG, buf *epochBuffers, fre
 		case <-stop:
 			return
 		}
-		l.fill(s, i, buf.order, buf.scratch, rng)
+		l.fill(s, i, buf, rng, pool)
 		s.batch.Next = Position{Epoch: epoch, Batch: i + 1}
 		if l.augment {
 			s.rng, _ = rng.AppendBinary(s.rng[:0]) // PCG's encoding cannot fail
@@ -363,24 +382,94 @@ func (l *Loader) produce(epoch, first int, rng *rand.PCG, buf *epochBuffers, fre
 	}
 }
 
-// fill computes batch i of the epoch into sl. With augmentation on, each
-// image is cropped and flipped into scratch first, drawing from rng.
-func (l *Loader) fill(sl *slot, i int, order []int, scratch []uint8, rng *rand.PCG) {
-	s, chw := l.split, l.chw
+// fill computes batch i of the epoch into sl. With augmentation on, the
+// batch's draws come from rng first, image after image, and each image is
+// then cropped and flipped into its worker's scratch. The images are split
+// among the caller and pool's helpers (nil: the caller does all).
+func (l *Loader) fill(sl *slot, i int, buf *epochBuffers, rng *rand.PCG, pool *fillPool) {
+	chw := l.chw
 	start := i * l.cfg.BatchSize
-	size := min(l.cfg.BatchSize, len(order)-start)
+	size := min(l.cfg.BatchSize, len(buf.order)-start)
 	b := &sl.batch
 	*b = Batch{Images: sl.images[:size*chw], Labels: sl.labels[:size], Size: size, Index: i}
-	for j, idx := range order[start : start+size] {
+	order := buf.order[start : start+size]
+	if l.augment {
+		for j := range order {
+			d := &buf.draws[j]
+			d.top, d.left, d.flip = l.drawAugment(rng)
+		}
+	}
+	// A share below ~64 KB of output is not worth a hand-off.
+	workers := 1
+	if pool != nil {
+		workers = min(1+pool.helpers, max(1, size*chw/(16<<10)))
+	}
+	for w := 1; w < workers; w++ {
+		pool.work <- fillShare{b: b, order: order, w: w, lo: w * size / workers, hi: (w + 1) * size / workers}
+	}
+	l.fillImages(buf, fillShare{b: b, order: order, lo: 0, hi: size / workers})
+	for w := 1; w < workers; w++ {
+		<-pool.done
+	}
+}
+
+// fillShare is images [lo, hi) of a batch, prepared by worker w.
+type fillShare struct {
+	b         *Batch
+	order     []int
+	w, lo, hi int
+}
+
+// fillPool is the helpers of an epoch's producer: they take shares from
+// work and report each one done.
+type fillPool struct {
+	helpers int
+	work    chan fillShare
+	done    chan struct{}
+}
+
+// startFillPool starts the workers beyond the producer; stop ends them.
+func (l *Loader) startFillPool(buf *epochBuffers) (pool *fillPool, stop func()) {
+	helpers := len(buf.scratch) - 1
+	if helpers == 0 {
+		return nil, func() {}
+	}
+	pool = &fillPool{helpers: helpers, work: make(chan fillShare, helpers), done: make(chan struct{}, helpers)}
+	var wg sync.WaitGroup
+	for range helpers {
+		wg.Go(func() {
+			for sh := range pool.work {
+				l.fillImages(buf, sh)
+				pool.done <- struct{}{}
+			}
+		})
+	}
+	return pool, func() {
+		close(pool.work)
+		wg.Wait()
+	}
+}
+
+func (l *Loader) fillImages(buf *epochBuffers, sh fillShare) {
+	s, chw := l.split, l.chw
+	for j := sh.lo; j < sh.hi; j++ {
+		idx := sh.order[j]
 		img := s.Images[idx*chw : (idx+1)*chw]
 		if l.augment {
-			top, left, flip := l.drawAugment(rng)
-			cropFlip(scratch, img, s.C, s.H, s.W, l.cfg.RandomCrop, top, left, flip)
-			img = scratch
+			d := buf.draws[j]
+			cropFlip(buf.scratch[sh.w], img, s.C, s.H, s.W, l.cfg.RandomCrop, d.top, d.left, d.flip)
+			img = buf.scratch[sh.w]
 		}
-		l.normalize(b.Images[j*chw:(j+1)*chw], img)
-		b.Labels[j] = s.Labels[idx]
+		l.normalize(sh.b.Images[j*chw:(j+1)*chw], img)
+		sh.b.Labels[j] = s.Labels[idx]
 	}
+}
+
+func (l *Loader) workers() int {
+	if l.cfg.Workers > 0 {
+		return l.cfg.Workers
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 // normalize turns one image of bytes into floats through the lookup table,
@@ -467,9 +556,12 @@ func (l *Loader) takeBuffers() *epochBuffers {
 	if buf != nil {
 		return buf
 	}
-	buf = &epochBuffers{order: make([]int, l.split.N)}
+	buf = &epochBuffers{order: make([]int, l.split.N), scratch: make([][]uint8, l.workers())}
 	if l.augment {
-		buf.scratch = make([]uint8, l.chw)
+		for w := range buf.scratch {
+			buf.scratch[w] = make([]uint8, l.chw)
+		}
+		buf.draws = make([]augmentDraw, min(l.cfg.BatchSize, l.split.N))
 	}
 	// No batch holds more than the split: a batch size beyond it (1e7, say)
 	// gives one batch of everything, as a PyTorch DataLoader does, not a
