@@ -33,6 +33,14 @@ type HostReader interface {
 	ReadHost(dst Buffer, src []float32) bool
 }
 
+// Stager is a Backend that can bring a step's input in while the work queued
+// before it still runs (CUDA: from pinned host memory, on a stream of its
+// own). Stage copies src into dst as Upload does, in the order of the calls,
+// and src may change once it returns.
+type Stager interface {
+	Stage(dst Buffer, src []float32) error
+}
+
 // Backend is a device that runs cnntrain's ops.
 type Backend interface {
 	// Name identifies the device, e.g. "cpu" or "cuda:0".

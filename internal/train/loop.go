@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"time"
 
@@ -92,6 +93,7 @@ type Trainer struct {
 	updates  []namedStepHook
 	epochs   []namedEpochHook
 	rng      []byte // Position.AugmentRNG's memory
+	nextRNG  []byte // the step in flight's Next.AugmentRNG
 }
 
 // OnStep registers a hook to run after every minibatch's backward pass,
@@ -128,37 +130,9 @@ func (t *Trainer) Fit(ctx context.Context, loader *datasets.Loader, epochs int) 
 			return err
 		}
 		start := time.Now()
-		trained := 0
-		for b := range batches {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			prog, err := progs.Get(b.Size)
-			if err != nil {
-				return err
-			}
-			if err := prog.Run(b.Images, b.Labels); err != nil {
-				return err
-			}
-			step := Step{Epoch: epoch, Batch: b.Index, NumBatches: loader.NumBatches(), BatchSize: b.Size,
-				Seen: b.Index * loader.BatchSize(), Total: loader.NumSamples(), Loss: prog.Loss(),
-				Update: t.Device.Steps + 1, Elapsed: time.Since(start), Next: b.Next}
-			if err := runHooks(t.steps, step); err != nil {
-				return err
-			}
-			if err := prog.Update(t.Optimizer); err != nil {
-				return err
-			}
-			t.Position = b.Next
-			t.rng = append(t.rng[:0], b.Next.AugmentRNG...)
-			if b.Next.AugmentRNG != nil {
-				t.Position.AugmentRNG = t.rng
-			}
-			trained += b.Size
-			step.Elapsed = time.Since(start)
-			if err := runHooks(t.updates, step); err != nil {
-				return err
-			}
+		trained, err := t.trainEpoch(ctx, progs, loader, batches, epoch, start)
+		if err != nil {
+			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -172,6 +146,76 @@ func (t *Trainer) Fit(ctx context.Context, loader *datasets.Loader, epochs int) 
 		t.Position = datasets.Position{Epoch: epoch}
 	}
 	return nil
+}
+
+// trainEpoch trains on one epoch's batches and returns how many images it
+// trained on. It loads batch k+1 before it waits for batch k's loss, so that
+// on a GPU the upload overlaps the step's computation; the hooks still see
+// each step before its update, and the update of step k is queued before
+// step k+1 runs.
+func (t *Trainer) trainEpoch(ctx context.Context, progs *vm.Programs, loader *datasets.Loader, batches iter.Seq[*datasets.Batch], epoch int, start time.Time) (int, error) {
+	next, stop := iter.Pull(batches)
+	defer stop()
+	load := func(b *datasets.Batch) (*vm.Program, error) {
+		prog, err := progs.Get(b.Size)
+		if err != nil {
+			return nil, err
+		}
+		return prog, prog.Load(b.Images, b.Labels)
+	}
+	b, ok := next()
+	var prog *vm.Program
+	if ok {
+		var err error
+		if prog, err = load(b); err != nil {
+			return 0, err
+		}
+	}
+	trained := 0
+	for ok {
+		if err := ctx.Err(); err != nil {
+			return trained, err
+		}
+		if err := prog.Launch(); err != nil {
+			return trained, err
+		}
+		step := Step{Epoch: epoch, Batch: b.Index, NumBatches: loader.NumBatches(), BatchSize: b.Size,
+			Seen: b.Index * loader.BatchSize(), Total: loader.NumSamples(), Next: b.Next}
+		if b.Next.AugmentRNG != nil { // b is recycled by the loader once the next batch is asked for
+			t.nextRNG = append(t.nextRNG[:0], b.Next.AugmentRNG...)
+			step.Next.AugmentRNG = t.nextRNG
+		}
+		var nextProg *vm.Program
+		if b, ok = next(); ok {
+			var err error
+			if nextProg, err = load(b); err != nil {
+				return trained, err
+			}
+		}
+		loss, err := prog.ReadLoss()
+		if err != nil {
+			return trained, err
+		}
+		step.Loss, step.Update, step.Elapsed = loss, t.Device.Steps+1, time.Since(start)
+		if err := runHooks(t.steps, step); err != nil {
+			return trained, err
+		}
+		if err := prog.Update(t.Optimizer); err != nil {
+			return trained, err
+		}
+		t.Position = step.Next
+		if step.Next.AugmentRNG != nil {
+			t.rng = append(t.rng[:0], step.Next.AugmentRNG...)
+			t.Position.AugmentRNG = t.rng
+		}
+		trained += step.BatchSize
+		step.Elapsed = time.Since(start)
+		if err := runHooks(t.updates, step); err != nil {
+			return trained, err
+		}
+		prog = nextProg
+	}
+	return trained, nil
 }
 
 func runHooks(hooks []namedStepHook, s Step) error {

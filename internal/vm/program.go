@@ -30,7 +30,10 @@ type Program struct {
 	outputHost []float32
 
 	owned     []backend.Buffer  // what Compile allocated: constants, arena, workspace
-	recording backend.Recording // the calls, recorded on the first Run (a Recorder backend)
+	recording backend.Recording // the calls, recorded on the second Run (a Recorder backend)
+	warm      bool              // the calls ran once
+
+	lossPending bool // launched since the loss was last read
 }
 
 // call is one kernel call with its arguments bound.
@@ -173,9 +176,11 @@ func Compile(dev *Device, net *graph.Net) (*Program, error) {
 		p.calls = append(p.calls, c)
 	}
 	// Results outlive the instructions: they are read after Run, and the
-	// gradients by Update.
+	// gradients by Update. So do the images and labels: the next batch is
+	// loaded while this one's results are still to be read and its gradients
+	// applied, and no other tensor may share their memory.
 	end := len(p.calls)
-	keep := append(G.Nodes{net.Output, net.Loss, net.InputGrad}, net.Grads...)
+	keep := append(G.Nodes{net.Output, net.Loss, net.InputGrad, net.Images, net.Labels}, net.Grads...)
 	for _, n := range keep {
 		if n != nil {
 			if t, ok := valueOf[n]; ok {
@@ -323,16 +328,33 @@ func (p *Program) Plan() Plan { return p.plan }
 func (p *Program) BatchSize() int { return p.net.BatchSize() }
 
 // Run uploads a batch and runs the program once: forward, loss and, when
-// compiled with gradients, the backward pass. labels may be nil for a net
-// without a loss.
+// compiled with gradients, the backward pass; then it reads the loss. labels
+// may be nil for a net without a loss. It is Load, Launch and ReadLoss.
 func (p *Program) Run(images []float32, labels []uint8) error {
+	if err := p.Load(images, labels); err != nil {
+		return err
+	}
+	if err := p.Launch(); err != nil {
+		return err
+	}
+	_, err := p.ReadLoss()
+	return err
+}
+
+// Load brings a batch in for the next Launch. It may be called while the
+// program's previous launch still runs on the device (the batch is copied
+// in after it, in the device's order): a training loop loads batch k+1
+// before it waits for batch k's loss, so that on a GPU the transfer
+// overlaps the computation. The slices may change once Load returns, except
+// on the CPU, which reads images where they are until the next Load.
+func (p *Program) Load(images []float32, labels []uint8) error {
 	b := p.dev.backend
 	if len(images) != p.images.Len() {
 		return fmt.Errorf("run: batch has %d values, net takes %d (shape %v)", len(images), p.images.Len(), p.net.Images.Shape())
 	}
 	// The CPU reads the batch where it is; other devices copy it in.
 	if hr, ok := b.(backend.HostReader); !ok || !hr.ReadHost(p.images, images) {
-		if err := b.Upload(p.images, images); err != nil {
+		if err := p.upload(p.images, images); err != nil {
 			return fmt.Errorf("run: %w", err)
 		}
 	}
@@ -343,30 +365,57 @@ func (p *Program) Run(images []float32, labels []uint8) error {
 		for i, l := range labels {
 			p.labelsHost[i] = float32(l)
 		}
-		if err := b.Upload(p.labels, p.labelsHost); err != nil {
+		if err := p.upload(p.labels, p.labelsHost); err != nil {
 			return fmt.Errorf("run: %w", err)
-		}
-	}
-	if err := p.runCalls(); err != nil {
-		return err
-	}
-	if p.loss != nil {
-		if err := b.Download(p.lossHost, p.loss); err != nil {
-			return fmt.Errorf("run: loss: %w", err)
 		}
 	}
 	return nil
 }
 
-// runCalls runs the kernel calls. On a Recorder backend (CUDA) they are
-// recorded on the first run and replayed from then on: the calls' arguments
-// never change, only the data in the buffers they point at.
+// upload stages a step's input where the backend can overlap it with the
+// work before (CUDA) and uploads it otherwise.
+func (p *Program) upload(dst backend.Buffer, src []float32) error {
+	if st, ok := p.dev.backend.(backend.Stager); ok {
+		return st.Stage(dst, src)
+	}
+	return p.dev.backend.Upload(dst, src)
+}
+
+// Launch runs the program once on the loaded batch. On a GPU it returns
+// once the work is queued; ReadLoss waits for it.
+func (p *Program) Launch() error {
+	if err := p.runCalls(); err != nil {
+		return err
+	}
+	p.lossPending = p.loss != nil
+	return nil
+}
+
+// ReadLoss waits for the last launch and returns its mean loss (NaN for a
+// net without a loss).
+func (p *Program) ReadLoss() (float32, error) {
+	if p.lossPending {
+		p.lossPending = false
+		if err := p.dev.backend.Download(p.lossHost, p.loss); err != nil {
+			return 0, fmt.Errorf("run: loss: %w", err)
+		}
+	}
+	return p.Loss(), nil
+}
+
+// runCalls runs the kernel calls. On a Recorder backend (CUDA) the first run
+// launches them one by one, as a warm-up: libraries that set themselves up
+// on their first call (cuBLAS, cuDNN, lazily loaded kernels) do it outside a
+// capture. The second run records them and every run replays the recording:
+// the calls' arguments never change, only the data in the buffers they
+// point at.
 func (p *Program) runCalls() error {
 	if p.calls == nil {
 		return fmt.Errorf("run: the program was released")
 	}
 	rec, ok := p.dev.backend.(backend.Recorder)
-	if !ok || !rec.Records() {
+	if !ok || !rec.Records() || !p.warm {
+		p.warm = true
 		return p.callEach()
 	}
 	if p.recording == nil {
@@ -398,7 +447,8 @@ func (p *Program) callEach() error {
 	return nil
 }
 
-// Loss is the mean loss of the last batch (NaN for a net without a loss).
+// Loss is the mean loss of the last batch Run or ReadLoss read (NaN for a
+// net without a loss).
 func (p *Program) Loss() float32 {
 	if p.lossHost == nil {
 		return float32(math.NaN())

@@ -34,4 +34,5 @@ func Run(t *testing.T, newBackend func() backend.Backend) {
 	t.Run("Gradients", with(Gradients))
 	t.Run("BatchNormModes", with(BatchNormModes))
 	t.Run("Memory", with(Memory))
+	t.Run("EarlyLoad", with(EarlyLoad))
 }
