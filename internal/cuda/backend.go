@@ -31,14 +31,17 @@ type Backend struct {
 	dev     int32
 	ctx     uintptr
 	stream  uintptr // every kernel, product and copy runs on it, in order
-	module  uintptr
-	fns     map[string]uintptr
-	blas    uintptr
-	blasWS  *Buffer // cuBLAS's workspace, set once so a graph capture allocates nothing
-	status  *Buffer // one int32 a loss kernel sets when a target is not a class
-	armed   bool    // a loss kernel ran since the status was last read
-	args    launchArgs
-	opts    Options
+	// copyStream brings staged batches in while stream computes (Stage).
+	copyStream uintptr
+	lanes      map[uint64]*lane // by input buffer address
+	module     uintptr
+	fns        map[string]uintptr
+	blas       uintptr
+	blasWS     *Buffer // cuBLAS's workspace, set once so a graph capture allocates nothing
+	status     *Buffer // one int32 a loss kernel sets when a target is not a class
+	armed      bool    // a loss kernel ran since the status was last read
+	args       launchArgs
+	opts       Options
 	// recording is set while a graph is captured: nothing may wait for the
 	// GPU or copy from the host then.
 	recording bool
@@ -97,7 +100,7 @@ func Open(ordinal int, opts Options) (*Backend, error) {
 	if kernels.PTXSourceHash() != kernels.SourceHash() {
 		return nil, fmt.Errorf("the embedded PTX was made from another kernels.cu (run make ptx and rebuild)")
 	}
-	b := &Backend{l: l, ordinal: ordinal, opts: opts, fns: map[string]uintptr{}}
+	b := &Backend{l: l, ordinal: ordinal, opts: opts, fns: map[string]uintptr{}, lanes: map[uint64]*lane{}}
 	var err error
 	if b.gpu, err = describe(d, ordinal); err != nil {
 		return nil, err
@@ -209,11 +212,14 @@ func (b *Backend) Alloc(n int) (backend.Buffer, error) {
 	return buf, nil
 }
 
-// Free waits for the GPU and releases x.
+// Free waits for the GPU and releases x, with the lanes of the buffers in it.
 func (b *Backend) Free(x backend.Buffer) error {
 	d := dev(x)
 	if d == nil || d.view || d.ptr == 0 {
 		return nil
+	}
+	if err := b.freeLanesIn(d.ptr, d.n); err != nil {
+		return err
 	}
 	if err := b.Sync(); err != nil {
 		return err
@@ -408,6 +414,9 @@ func (b *Backend) Close() error {
 		}
 	}
 	keep(b.Sync())
+	for addr := range b.lanes {
+		keep(b.freeLane(addr))
+	}
 	keep(b.Free(b.status))
 	keep(b.Free(b.blasWS))
 	if err := b.enter(); err != nil {
@@ -420,8 +429,10 @@ func (b *Backend) Close() error {
 	if b.module != 0 {
 		keep(b.l.drv.check("cuModuleUnload", b.l.drv.cuModuleUnload(b.module)))
 	}
-	if b.stream != 0 {
-		keep(b.l.drv.check("cuStreamDestroy", b.l.drv.cuStreamDestroy(b.stream)))
+	for _, s := range []uintptr{b.copyStream, b.stream} {
+		if s != 0 {
+			keep(b.l.drv.check("cuStreamDestroy", b.l.drv.cuStreamDestroy(s)))
+		}
 	}
 	keep(b.l.drv.check("cuDevicePrimaryCtxRelease", b.l.drv.cuDevicePrimaryCtxRelease(b.dev)))
 	return first

@@ -49,11 +49,21 @@ type driver struct {
 	cuGraphLaunch               func(exec, stream uintptr) result
 	cuGraphExecDestroy          func(exec uintptr) result
 	cuGraphDestroy              func(graph uintptr) result
+
+	cuMemHostAlloc     func(p *unsafe.Pointer, bytes uint64, flags uint32) result
+	cuMemFreeHost      func(p unsafe.Pointer) result
+	cuMemcpyDtoDAsync  func(dst, src uint64, bytes uint64, stream uintptr) result
+	cuEventCreate      func(event *uintptr, flags uint32) result
+	cuEventDestroy     func(event uintptr) result
+	cuEventRecord      func(event, stream uintptr) result
+	cuEventSynchronize func(event uintptr) result
+	cuStreamWaitEvent  func(stream, event uintptr, flags uint32) result
 }
 
 const (
 	streamNonBlocking = 1 // CU_STREAM_NON_BLOCKING: no implicit synchronization with the legacy stream
 	captureRelaxed    = 2 // CU_STREAM_CAPTURE_MODE_RELAXED: goroutines change threads mid-capture
+	eventNoTiming     = 2 // CU_EVENT_DISABLE_TIMING: the lightest event, for ordering only
 )
 
 // Device attributes (CUdevice_attribute).
@@ -104,6 +114,14 @@ func loadDriver(s Search) (*driver, error) {
 		"cuGraphLaunch":                &d.cuGraphLaunch,
 		"cuGraphExecDestroy":           &d.cuGraphExecDestroy,
 		"cuGraphDestroy":               &d.cuGraphDestroy,
+		"cuMemHostAlloc":               &d.cuMemHostAlloc,
+		"cuMemFreeHost":                &d.cuMemFreeHost,
+		"cuMemcpyDtoDAsync_v2":         &d.cuMemcpyDtoDAsync,
+		"cuEventCreate":                &d.cuEventCreate,
+		"cuEventDestroy_v2":            &d.cuEventDestroy,
+		"cuEventRecord":                &d.cuEventRecord,
+		"cuEventSynchronize":           &d.cuEventSynchronize,
+		"cuStreamWaitEvent":            &d.cuStreamWaitEvent,
 	})
 	if err != nil {
 		return d, fmt.Errorf("unusable CUDA driver: %w", err)

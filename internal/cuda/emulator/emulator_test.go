@@ -16,6 +16,7 @@ import (
 	"github.com/cnntrain/cnntrain/internal/cuda/emulator"
 	"github.com/cnntrain/cnntrain/internal/graph"
 	"github.com/cnntrain/cnntrain/internal/models"
+	"github.com/cnntrain/cnntrain/internal/ops"
 	"github.com/cnntrain/cnntrain/internal/optim"
 	"github.com/cnntrain/cnntrain/internal/vm"
 )
@@ -165,5 +166,58 @@ func TestTrainingStepsReplayOneGraph(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Staged batches arrive in order: each of five batches staged into one
+// buffer, the host's copy changed at once, is what the kernel launched after
+// it reads, although two staging slots alternate and the emulator runs the
+// copy stream only when something waits for it.
+func TestStagedUploadsArriveInOrder(t *testing.T) {
+	needEmulator(t)
+	b := open(t, cuda.Options{})
+	defer b.Close()
+	const n = 1000
+	x, err := b.Alloc(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relu, err := b.Compile(ops.Op{Kind: ops.ReLU}, []ops.Shape{{n}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batches = 5
+	var outs [batches]backend.Buffer
+	src := make([]float32, n)
+	for i := range batches {
+		for j := range src {
+			src[j] = float32(i*n + j)
+		}
+		if err := b.(backend.Stager).Stage(x, src); err != nil {
+			t.Fatal(err)
+		}
+		for j := range src { // the host's memory may change once Stage returns
+			src[j] = -1
+		}
+		if outs[i], err = b.Alloc(n); err != nil {
+			t.Fatal(err)
+		}
+		if err := relu.Forward(backend.Args{In: []backend.Buffer{x}, Out: outs[i]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make([]float32, n)
+	for i, out := range outs {
+		if err := b.Download(got, out); err != nil {
+			t.Fatal(err)
+		}
+		for j, v := range got {
+			if v != float32(i*n+j) {
+				t.Fatalf("batch %d, element %d: %v, want %v", i, j, v, float32(i*n+j))
+			}
+		}
+	}
+	if err := b.Free(x); err != nil { // and its lanes
+		t.Fatal(err)
 	}
 }

@@ -57,3 +57,11 @@ CUresult cuGraphInstantiateWithFlags(void **e, void *g, unsigned long long flags
 CUresult cuGraphLaunch(void *e, void *s) { return 999; }
 CUresult cuGraphExecDestroy(void *e) { return 999; }
 CUresult cuGraphDestroy(void *g) { return 999; }
+CUresult cuMemHostAlloc(void **p, size_t n, unsigned flags) { return 999; }
+CUresult cuMemFreeHost(void *p) { return 999; }
+CUresult cuMemcpyDtoDAsync_v2(unsigned long long d, unsigned long long s, size_t n, void *st) { return 999; }
+CUresult cuEventCreate(void **e, unsigned flags) { return 999; }
+CUresult cuEventDestroy_v2(void *e) { return 999; }
+CUresult cuEventRecord(void *e, void *s) { return 999; }
+CUresult cuEventSynchronize(void *e) { return 999; }
+CUresult cuStreamWaitEvent(void *s, void *e, unsigned flags) { return 999; }
