@@ -10,7 +10,8 @@
 #   scripts/gpu-check.sh     # there
 #
 # A run of cnntrain that fails with CUDA graphs is retried with --no-cuda-graphs, so one bug there
-# does not cost the speed figures; the LeNet also runs without graphs, to measure what they gain.
+# does not cost the speed figures; the LeNet also runs without graphs, to measure what they gain,
+# and vgg16 without cuDNN (--no-cudnn: im2col and cuBLAS), to compare the two convolutions.
 # Knobs for a dry run on the GPU emulator (make emulator; CNNTRAIN_CUDA_LIBS=$PWD/.emulator):
 # SUBSET (training images, default 10000), MODELS (default "vgg16 cnn"), CONFORMANCE (the test
 # binary's -test.run pattern).
@@ -52,25 +53,28 @@ timeout 240 gpu/cuda.test -test.v -test.run "$conformance" >"$out/conformance.tx
 conf_rc=$?
 grep -E '^(--- |ok|FAIL|PASS)|max rel err|panic' "$out/conformance.txt" | grep -v '^    --- PASS' | tail -80
 
-run_cnntrain() { # model batch tf32 [graphs] → JSON line
-  local model=$1 batch=$2 tf32=$3 graphs=${4:-on} name=$1-$3 rc
-  [ "$graphs" = off ] && name=$name-nographs
+run_cnntrain() { # model batch tf32 [variant: graphs (default), nographs or nocudnn] → JSON line
+  local model=$1 batch=$2 tf32=$3 variant=${4:-graphs} name=$1-$3 rc extra=()
+  case $variant in
+    nographs) name=$name-nographs; extra=(--no-cuda-graphs) ;;
+    nocudnn) name=$name-nocudnn; extra=(--no-cudnn) ;;
+  esac
   train_once() {
     rm -rf "$out/run-$name"
     timeout 150 gpu/cnntrain train --model "$model" --dataset cifar10 --data-dir gpu/data --no-download \
       --epochs 1 --train-subset "$subset" --batch-size "$batch" --device cuda --tf32="$tf32" "$@" \
       --run-dir "$out/run-$name" --json >"$out/cnntrain-$name.json" 2>"$out/cnntrain-$name.log"
   }
-  if [ "$graphs" = off ]; then train_once --no-cuda-graphs; else train_once; fi
+  train_once "${extra[@]}"
   rc=$?
-  if [ $rc -ne 0 ] && [ "$graphs" = on ]; then
+  if [ $rc -ne 0 ] && [ "$variant" != nographs ]; then
     echo "cnntrain $model tf32=$tf32 with CUDA graphs: exit $rc"; tail -3 "$out/cnntrain-$name.log"
     cp "$out/cnntrain-$name.log" "$out/cnntrain-$name-graphs-failed.log"
     echo "retrying without CUDA graphs"
-    train_once --no-cuda-graphs
+    train_once "${extra[@]}" --no-cuda-graphs
     rc=$?
   fi
-  echo "cnntrain $model tf32=$tf32 graphs=$graphs: exit $rc"; tail -3 "$out/cnntrain-$name.log"
+  echo "cnntrain $model tf32=$tf32 $variant: exit $rc"; tail -3 "$out/cnntrain-$name.log"
 }
 run_torch() {
   local model=$1 tf32=$2 flag=
@@ -84,7 +88,8 @@ for tf32 in false true; do
   case " $models " in *" vgg16 "*) run_cnntrain vgg16 128 $tf32; run_torch vgg16 $tf32 ;; esac
   case " $models " in *" cnn "*) run_cnntrain cnn 64 $tf32; run_torch lenet $tf32 ;; esac
 done
-case " $models " in *" cnn "*) step "LeNet without CUDA graphs"; run_cnntrain cnn 64 false off ;; esac
+case " $models " in *" cnn "*) step "LeNet without CUDA graphs"; run_cnntrain cnn 64 false nographs ;; esac
+case " $models " in *" vgg16 "*) step "vgg16 without cuDNN (im2col and cuBLAS)"; run_cnntrain vgg16 128 false nocudnn ;; esac
 
 step summary
 python3 - "$out" "$conf_rc" <<'PY'
@@ -98,19 +103,28 @@ def load(path):
             return json.loads(open(path).read().strip().splitlines()[-1])
         except Exception:
             return None
-worst = {}
+# The op reports of the three TestOpsAgainstCPU tests, apart: each line follows its test's RUN line.
+labels = {"TestOpsAgainstCPU": "strict FP32, cuDNN", "TestOpsAgainstCPUWithoutCuDNN": "strict FP32, im2col",
+          "TestOpsAgainstCPUWithTF32": "TF32"}
+worst, test = {}, None
 for line in open(f"{out}/conformance.txt", errors="replace"):
+    r = re.match(r"=== RUN\s+(\w+)\s*$", line)
+    if r:
+        test = r.group(1)
     m = re.search(r"(\w+)\s+(\S+)\s+\((.*?)\)\s+max rel err (\S+)", line)
-    if m:
+    if m and test in labels:
         op = m.group(2).split("(")[0]
-        worst[op] = max(worst.get(op, 0.0), float(m.group(4)))
+        w = worst.setdefault(labels[test], {})
+        w[op] = max(w.get(op, 0.0), float(m.group(4)))
 print(f"conformance: {'PASS' if conf_rc == 0 else 'FAIL (exit %d)' % conf_rc}")
-print("largest relative error per op against the CPU (strict FP32):",
-      ", ".join(f"{k} {v:.1e}" for k, v in sorted(worst.items())) or "none measured")
+print("largest relative error per op against the CPU:")
+for label in labels.values():
+    print(f"  {label}:", ", ".join(f"{k} {v:.1e}" for k, v in sorted(worst.get(label, {}).items())) or "none measured")
 print(f"\n| model | math | cnntrain img/s | PyTorch img/s | ratio | cnntrain acc | PyTorch acc |")
 print("| --- | --- | --- | --- | --- | --- | --- |")
 for tf32, ours, theirs, note in (("false", "vgg16-false", "vgg16", ""), ("false", "cnn-false", "lenet", ""),
                                   ("false", "cnn-false-nographs", "lenet", ", no graphs"),
+                                  ("false", "vgg16-false-nocudnn", "vgg16", ", no cuDNN"),
                                   ("true", "vgg16-true", "vgg16", ""), ("true", "cnn-true", "lenet", "")):
         c, t = load(f"{out}/cnntrain-{ours}.json"), load(f"{out}/torch-{theirs}-{tf32}.json")
         ci = c and c.get("train_images_per_second"); ti = t and t.get("images_per_second")

@@ -90,6 +90,9 @@ func (c *configFlags) addFlags(fs *pflag.FlagSet, omit ...string) {
 	add("no_cuda_graphs", func(n string) {
 		fs.BoolVar(&v.NoCUDAGraphs, n, false, "GPU: launch every kernel of a step instead of replaying the step as a CUDA graph")
 	})
+	add("no_cudnn", func(n string) {
+		fs.BoolVar(&v.NoCuDNN, n, false, "GPU: run convolutions as im2col and cuBLAS products even where cuDNN is found")
+	})
 }
 
 func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }

@@ -58,8 +58,14 @@ func RunDevices(_ context.Context, o *DevicesOptions, s Streams) error {
 	fmt.Fprintln(tw, "library\tpath")
 	for _, l := range r.Libraries {
 		where := l.Path
-		if where == "" {
+		if l.Version != "" {
+			where += " (version " + l.Version + ")"
+		}
+		switch {
+		case l.Path == "":
 			where = "missing: " + l.Missing
+		case l.Missing != "": // found, but cannot be used
+			where += "; not used: " + l.Missing
 		}
 		fmt.Fprintf(tw, "%s\t%s\n", l.Name, where)
 	}

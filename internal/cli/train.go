@@ -37,7 +37,7 @@ type TrainOptions struct {
 
 // resumeKeys are the settings --resume accepts: they choose the hardware,
 // not the training.
-var resumeKeys = []string{"device", "tf32", "no_cuda_graphs"}
+var resumeKeys = []string{"device", "tf32", "no_cuda_graphs", "no_cudnn"}
 
 func newTrainCommand(s Streams) *cobra.Command {
 	return trainCommand(&TrainOptions{RunsRoot: "runs"}, s)

@@ -60,6 +60,9 @@ type Config struct {
 	// NoCUDAGraphs launches a GPU step's kernels one by one instead of
 	// replaying the step recorded once as a CUDA graph.
 	NoCUDAGraphs bool `yaml:"no_cuda_graphs,omitempty" json:"no_cuda_graphs,omitempty"`
+	// NoCuDNN runs a GPU's convolutions as im2col and cuBLAS products even
+	// where cuDNN is found.
+	NoCuDNN bool `yaml:"no_cudnn,omitempty" json:"no_cudnn,omitempty"`
 }
 
 // Normalization is a per-channel mean and standard deviation.

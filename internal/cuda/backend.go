@@ -20,6 +20,9 @@ type Options struct {
 	// NoGraphs launches every kernel of a step one by one instead of
 	// recording the step once as a CUDA graph and replaying it.
 	NoGraphs bool
+	// NoCuDNN runs convolutions as im2col and cuBLAS products even where
+	// cuDNN is found.
+	NoCuDNN bool
 }
 
 // Backend is one GPU. It is not safe for concurrent use: the executor
@@ -38,6 +41,9 @@ type Backend struct {
 	fns        map[string]uintptr
 	blas       uintptr
 	blasWS     *Buffer // cuBLAS's workspace, set once so a graph capture allocates nothing
+	dnn        uintptr // cuDNN's handle; 0 without cuDNN
+	dnnWhy     string  // why convolutions do not use cuDNN
+	convs      map[convGeometry]*cudnnConv
 	status     *Buffer // one int32 a loss kernel sets when a target is not a class
 	armed      bool    // a loss kernel ran since the status was last read
 	args       launchArgs
@@ -155,7 +161,40 @@ func Open(ordinal int, opts Options) (*Backend, error) {
 		return nil, err
 	}
 	b.status = st.(*Buffer)
+	if err := b.openCuDNN(); err != nil {
+		return nil, err
+	}
 	return b, nil
+}
+
+// openCuDNN makes cuDNN's handle, on the backend's stream, where cuDNN was
+// found and is wanted; otherwise it notes why convolutions go without it.
+// The caller holds the context.
+func (b *Backend) openCuDNN() error {
+	b.convs = map[convGeometry]*cudnnConv{}
+	l := b.l
+	switch {
+	case b.opts.NoCuDNN:
+		b.dnnWhy = "cuDNN turned off"
+		return nil
+	case l.dnnErr != nil:
+		b.dnnWhy = l.dnnErr.Error()
+		return nil
+	}
+	if err := l.dnn.check("cudnnCreate", l.dnn.create(&b.dnn)); err != nil {
+		b.dnn, b.dnnWhy = 0, err.Error()
+		return nil
+	}
+	return l.dnn.check("cudnnSetStream", l.dnn.setStream(b.dnn, b.stream))
+}
+
+// Convolutions says how the backend runs convolutions, e.g. "cuDNN 9.1.0"
+// or "im2col and cuBLAS (no cuDNN: ...)".
+func (b *Backend) Convolutions() string {
+	if b.dnn != 0 {
+		return "cuDNN " + b.l.dnn.lib.Version
+	}
+	return "im2col and cuBLAS (" + b.dnnWhy + ")"
 }
 
 // GPU describes the device.
@@ -419,10 +458,16 @@ func (b *Backend) Close() error {
 	}
 	keep(b.Free(b.status))
 	keep(b.Free(b.blasWS))
+	for _, c := range b.convs {
+		keep(c.destroy())
+	}
 	if err := b.enter(); err != nil {
 		return err
 	}
 	defer b.leave()
+	if b.dnn != 0 {
+		keep(b.l.dnn.check("cudnnDestroy", b.l.dnn.destroy(b.dnn)))
+	}
 	if b.blas != 0 {
 		keep(b.l.blas.check("cublasDestroy", b.l.blas.destroy(b.blas)))
 	}

@@ -36,11 +36,31 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// The same with convolutions as im2col and cuBLAS products, the path
+// without cuDNN.
+func TestConformanceWithoutCuDNN(t *testing.T) {
+	gpu(t, cuda.Options{}).Close()
+	backendtest.Run(t, func() backend.Backend {
+		b, err := cuda.Open(0, cuda.Options{NoCuDNN: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	})
+}
+
 // Every op of the real models at their real shapes, on random inputs,
 // against the CPU backend: in strict FP32 within 1e-4 of each tensor's
 // scale; with TF32 tensor cores the errors are logged, not judged.
 func TestOpsAgainstCPU(t *testing.T) {
 	b := gpu(t, cuda.Options{})
+	defer b.Close()
+	t.Logf("convolutions on %s", b.(*cuda.Backend).Convolutions())
+	backendtest.ReportAgainstReference(t, cpu.New(), b, 1e-4)
+}
+
+func TestOpsAgainstCPUWithoutCuDNN(t *testing.T) {
+	b := gpu(t, cuda.Options{NoCuDNN: true})
 	defer b.Close()
 	backendtest.ReportAgainstReference(t, cpu.New(), b, 1e-4)
 }

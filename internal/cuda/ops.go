@@ -32,6 +32,16 @@ func (b *Backend) Compile(op ops.Op, in []ops.Shape) (backend.Kernel, error) {
 	case ops.Linear:
 		return &linear{b: b, n: in[0][0], nOut: in[1][0], nIn: in[1][1]}, nil
 	case ops.Conv2d:
+		if b.dnn != 0 {
+			x, w := in[0], in[1]
+			c, err := b.cudnnConvFor(convGeometry{n: x[0], cin: x[1], h: x[2], w: x[3], cout: w[0], k: op.KernelSize, p: op.Padding})
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", op, err)
+			}
+			if c != nil {
+				return cudnnConvKernel{c}, nil
+			}
+		}
 		return newConv2d(b, op, in), nil
 	case ops.MaxPool2d:
 		return &maxPool2d{b: b, planes: in[0][0] * in[0][1], h: in[0][2], w: in[0][3], size: op.Size, outN: out.Size()}, nil
@@ -96,7 +106,8 @@ func (l *linear) Backward(wrt int, a backend.Args) error {
 }
 
 // conv2d is im2col and a cuBLAS product per chunk of images, as on the CPU
-// but with chunks of up to colBudget unfolded values.
+// but with chunks of up to colBudget unfolded values: the convolution
+// without cuDNN, or where cuDNN offers no algorithm the math mode accepts.
 type conv2d struct {
 	b                                *Backend
 	n, cin, h, w, cout, k, p, ho, wo int

@@ -34,6 +34,10 @@ type libs struct {
 	blas     *cublas
 	driverOK bool // libcuda loaded, bound and initialized
 	err      error
+	// dnn is cuDNN, optional: when dnnErr says why it cannot be used,
+	// convolutions run as im2col and cuBLAS products.
+	dnn    *cudnn
+	dnnErr error
 }
 
 var (
@@ -59,6 +63,7 @@ func loadWith(s Search) *libs {
 	}
 	l.driverOK = true
 	l.blas, l.err = loadCuBLAS(s)
+	l.dnn, l.dnnErr = loadCuDNN(s)
 	return l
 }
 
@@ -76,11 +81,20 @@ func probeWith(l *libs, s Search) Report {
 	if l.blas != nil {
 		r.Libraries = append(r.Libraries, l.blas.lib)
 	}
-	cudnn := s.open("libcudnn.so.9")
-	if cudnn.Missing != "" {
-		cudnn.Missing += " (optional: convolutions use im2col and cuBLAS without it)"
+	var dnn Library
+	switch {
+	case l.dnn != nil:
+		dnn = l.dnn.lib
+		if l.dnnErr != nil && dnn.Missing == "" {
+			dnn.Missing = l.dnnErr.Error()
+		}
+	default: // the driver did not start, so cuDNN was not looked at: say whether it is there
+		dnn = s.open("libcudnn.so.9")
 	}
-	r.Libraries = append(r.Libraries, cudnn)
+	if dnn.Missing != "" {
+		dnn.Missing += " (optional: convolutions use im2col and cuBLAS without it)"
+	}
+	r.Libraries = append(r.Libraries, dnn)
 	if l.drv != nil && l.drv.cuDriverGetVersion != nil {
 		var v int32
 		if l.drv.cuDriverGetVersion(&v) == 0 {

@@ -108,6 +108,6 @@ func Open(spec string, opts Options) (Choice, error) {
 	if opts.NoGraphs {
 		steps = "kernels launched one by one"
 	}
-	return Choice{g, fmt.Sprintf("device: %s (%s, %.0f GB, compute capability %s, %s, %s)",
-		g.Name(), info.Name, float64(info.MemoryBytes)/1e9, info.ComputeCapability, math, steps)}, nil
+	return Choice{g, fmt.Sprintf("device: %s (%s, %.0f GB, compute capability %s, %s, %s, convolutions on %s)",
+		g.Name(), info.Name, float64(info.MemoryBytes)/1e9, info.ComputeCapability, math, steps, g.Convolutions())}, nil
 }

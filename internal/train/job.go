@@ -46,7 +46,7 @@ func Prepare(cfg config.Config, data Data) (*Prepared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (dataset %s)", err, data.Info.Name)
 	}
-	choice, err := device.Open(cfg.Device, device.Options{TF32: cfg.TF32, NoGraphs: cfg.NoCUDAGraphs})
+	choice, err := device.Open(cfg.Device, device.Options{TF32: cfg.TF32, NoGraphs: cfg.NoCUDAGraphs, NoCuDNN: cfg.NoCuDNN})
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 var ErrNoCompiler = errors.New("g++ not found: the GPU emulator cannot be built")
 
 // Names are the library names the emulator answers to in its folder.
-var Names = []string{"libcuda.so.1", "libcublas.so.13"}
+var Names = []string{"libcuda.so.1", "libcublas.so.13", "libcudnn.so.9"}
 
 // Build compiles the emulator into dir and links it there under Names, for
 // CNNTRAIN_CUDA_LIBS=dir. It takes about ten seconds.

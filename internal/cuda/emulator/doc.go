@@ -1,16 +1,21 @@
-// Package emulator builds a stand-in for NVIDIA's libcuda.so.1 and
-// libcublas.so.13 that runs on the CPU, so that the Go half of the CUDA
-// backend (internal/cuda) runs in CI on machines without a GPU: the library
-// search and binding through purego, contexts, memory, the argument blocks of
-// kernel launches, streams and events, graph capture and replay, pinned host
-// memory, and every cuBLAS call. Its tests run the backend conformance suite
-// on it.
+// Package emulator builds a stand-in for NVIDIA's libcuda.so.1,
+// libcublas.so.13 and libcudnn.so.9 that runs on the CPU, so that the Go half
+// of the CUDA backend (internal/cuda) runs in CI on machines without a GPU:
+// the library search and binding through purego, contexts, memory, the
+// argument blocks of kernel launches, streams and events, graph capture and
+// replay, pinned host memory, every cuBLAS call and cuDNN's convolutions. Its
+// tests run the backend conformance suite on it.
 //
 // csrc/emulator.cpp is one shared library (g++, no CUDA headers) exporting the
-// driver and cuBLAS entry points cnntrain binds, with cuda.h's signatures and
-// error numbers. A CUdeviceptr is a host address; the kernels are kernels.cu
-// itself, compiled against kernels/shim/cuda_shim.h, each GPU thread a host
-// thread; cublasSgemm is a plain column-major triple loop.
+// driver, cuBLAS and cuDNN entry points cnntrain binds, with the real headers'
+// signatures and error numbers. A CUdeviceptr is a host address; the kernels
+// are kernels.cu itself, compiled against kernels/shim/cuda_shim.h, each GPU
+// thread a host thread; cublasSgemm is a plain column-major triple loop.
+// cuDNN (csrc/cudnn.inc) is its legacy convolution API for NCHW float
+// tensors: descriptors, the v7 algorithm heuristics, workspace sizes, and
+// forward, backward data and backward filter convolution in both modes
+// (CUDNN_CONVOLUTION flips the filter, CUDNN_CROSS_CORRELATION does not), with
+// any padding, stride and dilation, summed in double from the definition.
 //
 // It is stricter than a GPU where a GPU would let a mistake pass in silence:
 //
@@ -29,12 +34,22 @@
 //     sticky CUDA_ERROR_ILLEGAL_ADDRESS naming the kernel or copy;
 //   - kernelParams must be NULL-terminated (the real driver ignores what
 //     follows the last argument), so a launch with the wrong number of
-//     arguments is refused with the kernel's name.
+//     arguments is refused with the kernel's name;
+//   - a cuDNN convolution whose descriptors disagree (channels, output
+//     dimensions), whose tensors are not wholly in device memory, whose output
+//     or workspace overlaps another argument, or whose workspace is smaller
+//     than its algorithm needs is refused with CUDNN_STATUS_BAD_PARAM and a
+//     message naming the dimensions; the heuristics list first an algorithm
+//     that needs a workspace (reporting tensor-op math under the default math
+//     type, as on Ampere and later), and the convolution fills its workspace
+//     with NaNs before and after it runs, so a workspace too small, shared
+//     with a tensor or relied on afterwards shows up.
 //
 // What it cannot check: timing, occupancy, the real driver's JIT of the PTX
 // (kernels.cu is compiled by g++ here, and its PTX is checked against the
-// source by a recorded hash), and cuBLAS's own numerics (it checks the
-// arguments and computes the product the arguments describe).
+// source by a recorded hash), and cuBLAS's and cuDNN's own numerics (they
+// check the arguments and compute the product or convolution the arguments
+// describe, not TF32 rounding nor each algorithm's order of summation).
 //
 // Build the library with Build, or `make emulator`, and point
 // CNNTRAIN_CUDA_LIBS at its folder to run cnntrain itself on it:

@@ -60,7 +60,8 @@ func open(t *testing.T, opts cuda.Options) backend.Backend {
 	return b
 }
 
-// The probe finds the emulated GPU and both libraries in the emulator's folder.
+// The probe finds the emulated GPU and the three libraries in the emulator's
+// folder, cuDNN with its version.
 func TestProbeFindsTheEmulatedGPU(t *testing.T) {
 	needEmulator(t)
 	r := cuda.Probe()
@@ -71,17 +72,44 @@ func TestProbeFindsTheEmulatedGPU(t *testing.T) {
 		t.Fatalf("GPUs: %+v", r.GPUs)
 	}
 	dir := os.Getenv("CNNTRAIN_CUDA_LIBS")
-	for _, lib := range r.Libraries[:2] {
-		if !strings.HasPrefix(lib.Path, dir) {
-			t.Errorf("%s loaded from %q, not from the emulator's folder %s", lib.Name, lib.Path, dir)
+	if len(r.Libraries) != 3 {
+		t.Fatalf("libraries: %+v", r.Libraries)
+	}
+	for _, lib := range r.Libraries {
+		if !strings.HasPrefix(lib.Path, dir) || lib.Missing != "" {
+			t.Errorf("%s loaded from %q (%s), not from the emulator's folder %s", lib.Name, lib.Path, lib.Missing, dir)
 		}
+	}
+	if v := r.Libraries[2].Version; v != "9.1.0" {
+		t.Errorf("cuDNN version %q, want the emulator's 9.1.0", v)
 	}
 }
 
-// The CUDA backend passes the conformance suite every backend runs.
+// The CUDA backend passes the conformance suite every backend runs, its
+// convolutions on cuDNN.
 func TestConformance(t *testing.T) {
 	needEmulator(t)
-	backendtest.Run(t, func() backend.Backend { return open(t, cuda.Options{}) })
+	before := cudnnCalls(t)
+	backendtest.Run(t, func() backend.Backend {
+		b := open(t, cuda.Options{})
+		if conv := b.(*cuda.Backend).Convolutions(); !strings.HasPrefix(conv, "cuDNN 9") {
+			t.Fatalf("convolutions on %s, want cuDNN", conv)
+		}
+		return b
+	})
+	if cudnnCalls(t) == before {
+		t.Error("no convolution ran on cuDNN")
+	}
+}
+
+// And with convolutions as im2col and cuBLAS products, as without cuDNN.
+func TestConformanceWithoutCuDNN(t *testing.T) {
+	needEmulator(t)
+	before := cudnnCalls(t)
+	backendtest.Run(t, func() backend.Backend { return open(t, cuda.Options{NoCuDNN: true}) })
+	if n := cudnnCalls(t) - before; n != 0 {
+		t.Errorf("%d cuDNN calls with cuDNN turned off", n)
+	}
 }
 
 // The same with every kernel launched one by one, as --cuda-graphs=false
@@ -89,6 +117,25 @@ func TestConformance(t *testing.T) {
 func TestConformanceWithoutGraphs(t *testing.T) {
 	needEmulator(t)
 	backendtest.Run(t, func() backend.Backend { return open(t, cuda.Options{NoGraphs: true}) })
+}
+
+// emulatorFunc binds one of the emulator's functions for the tests.
+func emulatorFunc(t *testing.T, fn any, name string) {
+	t.Helper()
+	h, err := purego.Dlopen(filepath.Join(os.Getenv("CNNTRAIN_CUDA_LIBS"), "libcuda.so.1"), purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	purego.RegisterLibFunc(fn, h, name)
+}
+
+// cudnnCalls is the emulator's count of cuDNN convolutions queued.
+func cudnnCalls(t *testing.T) int64 {
+	var read func(*int64)
+	emulatorFunc(t, &read, "cnntrain_emulator_cudnn_calls")
+	var n int64
+	read(&n)
+	return n
 }
 
 // counters reads the emulator's counts of kernel launches, ended captures
@@ -141,6 +188,7 @@ func TestTrainingStepsReplayOneGraph(t *testing.T) {
 					images[i] = float32((i*7+step*13)%23) / 23
 				}
 				l0, c0, g0 := counters(t)
+				d0 := cudnnCalls(t)
 				if err := prog.Run(images, labels); err != nil {
 					t.Fatal(err)
 				}
@@ -149,6 +197,9 @@ func TestTrainingStepsReplayOneGraph(t *testing.T) {
 				}
 				l1, c1, g1 := counters(t)
 				launches, captures, graphLaunches := l1-l0, c1-c0, g1-g0
+				if convs := cudnnCalls(t) - d0; (convs == 0) != (graphs && step >= 2) {
+					t.Errorf("step %d: %d cuDNN convolutions called", step, convs)
+				}
 				t.Logf("step %d: %d kernel launches, %d captures, %d graph launches (%d parameters)", step, launches, captures, graphLaunches, params)
 				switch {
 				case !graphs || step == 0: // every call launched

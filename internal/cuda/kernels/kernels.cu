@@ -182,6 +182,13 @@ extern "C" __global__ void nchw_to_cn(const float* y, float* dst, int nb, int co
     }
 }
 
+// channel_bias_add adds a convolution's bias to its (n, c, px) output in place, after cuDNN wrote
+// the convolution alone, as PyTorch adds it (grid-stride over y).
+extern "C" __global__ void channel_bias_add(float* y, const float* bias, int n, int c, int px)
+{
+    GRID_STRIDE(e, n * c * px) y[e] += bias[(e / px) % c];
+}
+
 // channel_sum is a convolution's bias gradient: per channel, the float sum of dy over images and
 // pixels, tree-reduced (block per channel; blocks loop over channels, so any grid works).
 extern "C" __global__ void channel_sum(const float* dy, float* db, int n, int c, int px)

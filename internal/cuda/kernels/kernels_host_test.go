@@ -604,6 +604,11 @@ func TestConv2d(t *testing.T) {
 		gridStride(t, "cn_to_nchw", len(y), prod, make([]float32, s.cout), yZero, s.n, s.cout, px)
 		c.floats("cn_to_nchw", s.name+" y without bias", yNull, yZero, bitwise)
 
+		// cuDNN's path: the convolution alone, then the bias added in place.
+		yBias := slices.Clone(yNull)
+		gridStride(t, "channel_bias_add", len(yBias), yBias, b, s.n, s.cout, px)
+		c.floats("channel_bias_add", s.name+" y", yBias, ref.forward(), exact)
+
 		// dx: dy as (Cout, N·H·W), Wᵀ·dy, folded back.
 		dyc := garbage(s.cout * cols)
 		gridStride(t, "nchw_to_cn", len(dyc), dy, dyc, s.n, s.cout, px)

@@ -1,12 +1,14 @@
-// emulator.cpp is a stand-in for NVIDIA's libcuda.so.1 and libcublas.so.13 that runs on the
-// CPU, so the Go side of the CUDA backend (library binding, argument blocks, streams, events,
-// graph capture, pinned memory, cuBLAS calls) executes in CI on machines without a GPU. See
-// doc.go for what it emulates and how strictly. Build (from this directory):
+// emulator.cpp is a stand-in for NVIDIA's libcuda.so.1, libcublas.so.13 and libcudnn.so.9 that
+// runs on the CPU, so the Go side of the CUDA backend (library binding, argument blocks, streams,
+// events, graph capture, pinned memory, cuBLAS calls, cuDNN's convolutions) executes in CI on
+// machines without a GPU. cuDNN's legacy convolution API is in cudnn.inc, included at the end:
+// NCHW float tensors, both convolution modes, checked shapes, pointers and workspaces. See doc.go
+// for what it emulates and how strictly. Build (from this directory):
 //
 //	g++ -std=c++20 -O3 -shared -fPIC -pthread -ffp-contract=off -I../../kernels emulator.cpp
 //	    -o libcnntrain-gpu-emulator.so
 //
-// then name it libcuda.so.1 and libcublas.so.13 (symbolic links) in a folder that
+// then name it libcuda.so.1, libcublas.so.13 and libcudnn.so.9 (symbolic links) in a folder that
 // CNNTRAIN_CUDA_LIBS points at. Device memory is host memory: a CUdeviceptr is an address.
 #include "shim/cuda_shim.h"
 
@@ -993,3 +995,6 @@ cublasStatus_t cublasSgemm_v2(BlasHandle* h, int ta, int tb, int m, int n, int k
 }
 
 } // extern "C"
+
+// cuDNN (libcudnn.so.9): the legacy convolution API, in its own file.
+#include "cudnn.inc"

@@ -16,6 +16,7 @@
     X(col2im, false)                \
     X(cn_to_nchw, false)            \
     X(nchw_to_cn, false)            \
+    X(channel_bias_add, false)      \
     X(channel_sum, true)            \
     X(maxpool_forward, false)       \
     X(maxpool_backward, false)      \
