@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -446,12 +447,8 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.closed = true
-	var first error
-	keep := func(err error) {
-		if first == nil {
-			first = err
-		}
-	}
+	var errs []error
+	keep := func(err error) { errs = append(errs, err) }
 	keep(b.Sync())
 	for addr := range b.lanes {
 		keep(b.freeLane(addr))
@@ -480,7 +477,7 @@ func (b *Backend) Close() error {
 		}
 	}
 	keep(b.l.drv.check("cuDevicePrimaryCtxRelease", b.l.drv.cuDevicePrimaryCtxRelease(b.dev)))
-	return first
+	return errors.Join(errs...)
 }
 
 func (b *Backend) SGD(p, g, velocity backend.Buffer, s ops.SGDStep) error {

@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -186,12 +187,8 @@ func (c *cudnnConv) destroy() error {
 	}
 	c.released = true
 	d := c.b.l.dnn
-	var first error
-	keep := func(err error) {
-		if first == nil {
-			first = err
-		}
-	}
+	var errs []error
+	keep := func(err error) { errs = append(errs, err) }
 	if err := c.b.enter(); err != nil {
 		return err
 	}
@@ -209,7 +206,7 @@ func (c *cudnnConv) destroy() error {
 			keep(d.check("cudnnDestroyConvolutionDescriptor", d.destroyConv(cd)))
 		}
 	}
-	return first
+	return errors.Join(errs...)
 }
 
 // cudnnConvKernel is a Conv2d kernel on a shared cudnnConv.

@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"errors"
 	"fmt"
 	"unsafe"
 
@@ -146,12 +147,8 @@ func (b *Backend) freeLane(addr uint64) error {
 	if err := b.syncAll(); err != nil {
 		return err
 	}
-	var first error
-	keep := func(err error) {
-		if first == nil {
-			first = err
-		}
-	}
+	var errs []error
+	keep := func(err error) { errs = append(errs, err) }
 	for _, s := range l.slots {
 		if s.staging != nil {
 			keep(b.Free(s.staging))
@@ -172,7 +169,7 @@ func (b *Backend) freeLane(addr uint64) error {
 			}
 		}
 	}
-	return first
+	return errors.Join(errs...)
 }
 
 // freeLanesIn releases the lanes of buffers inside [addr, addr+n elements):

@@ -102,6 +102,19 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// With TF32 allowed, the convolutions take the heuristics' first algorithm
+// and its tensor-op math type (the emulator computes in full precision all
+// the same, so the results must still match the CPU's).
+func TestLayersWithTF32(t *testing.T) {
+	needEmulator(t)
+	b := open(t, cuda.Options{TF32: true})
+	defer b.Close()
+	if conv := b.(*cuda.Backend).Convolutions(); !strings.HasPrefix(conv, "cuDNN 9") {
+		t.Fatalf("convolutions on %s, want cuDNN", conv)
+	}
+	backendtest.LayerParity(t, b)
+}
+
 // And with convolutions as im2col and cuBLAS products, as without cuDNN.
 func TestConformanceWithoutCuDNN(t *testing.T) {
 	needEmulator(t)
