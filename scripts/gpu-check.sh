@@ -9,8 +9,8 @@
 #   make gpu-bundle          # here, with Go and the data (make data)
 #   scripts/gpu-check.sh     # there
 #
-# A run of cnntrain that fails with CUDA graphs is retried with --no-cuda-graphs, so one bug there
-# does not cost the speed figures; the LeNet also runs without graphs, to measure what they gain,
+# A run of cnntrain that fails (but not by timeout) is retried with --no-cuda-graphs, then
+# --no-cudnn, then both, so one bug there does not cost the speed figures (the table says which); the LeNet also runs without graphs, to measure what they gain,
 # and vgg16 without cuDNN (--no-cudnn: im2col and cuBLAS), to compare the two convolutions.
 # Knobs for a dry run on the GPU emulator (make emulator; CNNTRAIN_CUDA_LIBS=$PWD/.emulator):
 # SUBSET (training images, default 10000), MODELS (default "vgg16 cnn"), CONFORMANCE (the test
@@ -65,15 +65,22 @@ run_cnntrain() { # model batch tf32 [variant: graphs (default), nographs or nocu
       --epochs 1 --train-subset "$subset" --batch-size "$batch" --device cuda --tf32="$tf32" "$@" \
       --run-dir "$out/run-$name" --json >"$out/cnntrain-$name.json" 2>"$out/cnntrain-$name.log"
   }
-  train_once "${extra[@]}"
-  rc=$?
-  if [ $rc -ne 0 ] && [ "$variant" != nographs ]; then
-    echo "cnntrain $model tf32=$tf32 with CUDA graphs: exit $rc"; tail -3 "$out/cnntrain-$name.log"
-    cp "$out/cnntrain-$name.log" "$out/cnntrain-$name-graphs-failed.log"
-    echo "retrying without CUDA graphs"
-    train_once "${extra[@]}" --no-cuda-graphs
+  # A failure (not a timeout) is retried without what is new on a GPU, one thing at a time, so one
+  # bug does not cost the figures; the flags that worked go in the table.
+  local fallback flags tried=" "
+  for fallback in "" "--no-cuda-graphs" "--no-cudnn" "--no-cuda-graphs --no-cudnn"; do
+    # shellcheck disable=SC2086 # the flags are words
+    flags=$(printf '%s\n' ${extra[@]+"${extra[@]}"} $fallback | sort -u | tr '\n' ' ')
+    case $tried in *"|$flags|"*) continue ;; esac
+    tried="$tried|$flags|"
+    # shellcheck disable=SC2086
+    train_once $flags
     rc=$?
-  fi
+    echo "$fallback" >"$out/cnntrain-$name.flags" # what the run needed beyond its own flags
+    { [ $rc -eq 0 ] || [ $rc -eq 124 ]; } && break
+    echo "cnntrain $model tf32=$tf32 $flags: exit $rc"; tail -3 "$out/cnntrain-$name.log"
+    cp "$out/cnntrain-$name.log" "$out/cnntrain-$name-failed-${flags// /}.log"
+  done
   echo "cnntrain $model tf32=$tf32 $variant: exit $rc"; tail -3 "$out/cnntrain-$name.log"
 }
 run_torch() {
@@ -132,5 +139,10 @@ for tf32, ours, theirs, note in (("false", "vgg16-false", "vgg16", ""), ("false"
         ta = t and t.get("accuracy")
         f = lambda v, p: "n/a" if v is None else f"{v:.{p}f}"
         ratio = f"{ci / ti:.2f}x" if ci and ti else "n/a"
-        print(f"| {theirs} | {'TF32' if tf32 == 'true' else 'FP32'}{note} | {f(ci, 0)} | {f(ti, 0)} | {ratio} | {f(ca, 2)} % | {f(ta, 2)} % |")
+        try:
+            flags = " ".join(open(f"{out}/cnntrain-{ours}.flags").read().split())
+        except OSError:
+            flags = ""
+        used = f" ({flags})" if flags and c else ""
+        print(f"| {theirs} | {'TF32' if tf32 == 'true' else 'FP32'}{note}{used} | {f(ci, 0)} | {f(ti, 0)} | {ratio} | {f(ca, 2)} % | {f(ta, 2)} % |")
 PY
