@@ -47,7 +47,10 @@ func RunDevices(_ context.Context, o *DevicesOptions, s Streams) error {
 		return writeJSON(s.Out, r)
 	}
 	fmt.Fprintf(s.Out, "cpu: %d threads\n", r.CPUThreads)
-	if r.Driver != "" {
+	switch {
+	case r.Driver != "" && r.DriverVersion != "":
+		fmt.Fprintf(s.Out, "NVIDIA driver %s: supports CUDA %s\n", r.DriverVersion, r.Driver)
+	case r.Driver != "":
 		fmt.Fprintf(s.Out, "CUDA driver: supports CUDA %s\n", r.Driver)
 	}
 	for _, g := range r.GPUs {

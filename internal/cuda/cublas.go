@@ -47,6 +47,18 @@ func loadCuBLAS(s Search) (*cublas, error) {
 	if err != nil {
 		return c, fmt.Errorf("unusable cuBLAS: %w", err)
 	}
+	// The version needs no handle, but is not worth refusing a cuBLAS that
+	// cannot tell it.
+	var getProperty func(kind int32, value *int32) int32
+	if bind(c.lib, map[string]any{"cublasGetProperty": &getProperty}) == nil {
+		var v [3]int32 // MAJOR_VERSION, MINOR_VERSION, PATCH_LEVEL
+		for i := range v {
+			if getProperty(int32(i), &v[i]) != 0 {
+				return c, nil
+			}
+		}
+		c.lib.Version = fmt.Sprintf("%d.%d.%d", v[0], v[1], v[2])
+	}
 	return c, nil
 }
 

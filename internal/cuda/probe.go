@@ -2,6 +2,8 @@ package cuda
 
 import (
 	"fmt"
+	"os"
+	"regexp"
 	"sync"
 )
 
@@ -18,9 +20,12 @@ type GPU struct {
 // there is no usable GPU.
 type Report struct {
 	// Driver is the CUDA version the driver supports, e.g. "13.0".
-	Driver    string    `json:"driver_cuda_version,omitempty"`
-	GPUs      []GPU     `json:"gpus"`
-	Libraries []Library `json:"libraries"`
+	Driver string `json:"driver_cuda_version,omitempty"`
+	// DriverVersion is the NVIDIA kernel driver's, e.g. "580.65.06", where
+	// /proc/driver/nvidia/version tells it.
+	DriverVersion string    `json:"driver_version,omitempty"`
+	GPUs          []GPU     `json:"gpus"`
+	Libraries     []Library `json:"libraries"`
 	// Reason is empty when a GPU can be used; otherwise why not.
 	Reason string `json:"reason,omitempty"`
 }
@@ -101,6 +106,7 @@ func probeWith(l *libs, s Search) Report {
 			r.Driver = fmt.Sprintf("%d.%d", v/1000, v%1000/10)
 		}
 	}
+	r.DriverVersion = kernelDriverVersion(driverVersionFile)
 	if !l.driverOK {
 		r.Reason = l.err.Error()
 		return r
@@ -155,4 +161,22 @@ func describe(d *driver, ordinal int) (GPU, error) {
 	g.ComputeCapability = fmt.Sprintf("%d.%d", major, minor)
 	g.Multiprocessors = int(sms)
 	return g, nil
+}
+
+// driverVersionFile is where the NVIDIA kernel module states its version.
+var driverVersionFile = "/proc/driver/nvidia/version"
+
+var kernelModuleVersion = regexp.MustCompile(`Kernel Module\s+([0-9][0-9.]*)`)
+
+// kernelDriverVersion reads the driver's version from path, "" where it is
+// not there (no NVIDIA driver, or a container without /proc's file).
+func kernelDriverVersion(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if m := kernelModuleVersion.FindSubmatch(b); m != nil {
+		return string(m[1])
+	}
+	return ""
 }

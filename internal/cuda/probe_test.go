@@ -71,3 +71,45 @@ func TestProbeWithBrokenDriverFile(t *testing.T) {
 		t.Errorf("reason %q", r.Reason)
 	}
 }
+
+// A libcudnn.so.9 that lacks the convolution API is reported as unusable,
+// naming what it lacks, and does not stop the GPU from being used.
+func TestProbeWithUnusableCuDNN(t *testing.T) {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not found: the fake-cuDNN check of the CUDA loader is NOT run")
+	}
+	dir := t.TempDir()
+	fakeDriver(t, dir, 0)
+	src := filepath.Join(dir, "empty.c")
+	if err := os.WriteFile(src, []byte("int cnntrain_not_cudnn;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(gcc, "-shared", "-fPIC", "-o", filepath.Join(dir, "libcudnn.so.9"), src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	r := ProbeWith(Search{Dirs: []string{dir}, OnlyDirs: true})
+	dnn := r.Libraries[len(r.Libraries)-1]
+	if dnn.Name != "libcudnn.so.9" || dnn.Path == "" || !strings.Contains(dnn.Missing, "unusable cuDNN") ||
+		!strings.Contains(dnn.Missing, "cudnnConvolutionForward") || !strings.Contains(dnn.Missing, "optional") {
+		t.Errorf("cuDNN reported as %+v", dnn)
+	}
+	if strings.Contains(r.Reason, "cuDNN") {
+		t.Errorf("reason %q: cuDNN is optional", r.Reason)
+	}
+}
+
+func TestKernelDriverVersion(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "version")
+	text := "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.65.06  Sun Jul 27 07:09:14 UTC 2025\nGCC version:  gcc version 12.2.0\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if v := kernelDriverVersion(path); v != "580.65.06" {
+		t.Errorf("version %q, want 580.65.06", v)
+	}
+	if v := kernelDriverVersion(filepath.Join(dir, "absent")); v != "" {
+		t.Errorf("version %q without the file", v)
+	}
+}

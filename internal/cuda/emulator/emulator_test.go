@@ -61,7 +61,7 @@ func open(t *testing.T, opts cuda.Options) backend.Backend {
 }
 
 // The probe finds the emulated GPU and the three libraries in the emulator's
-// folder, cuDNN with its version.
+// folder, cuBLAS and cuDNN with their versions.
 func TestProbeFindsTheEmulatedGPU(t *testing.T) {
 	needEmulator(t)
 	r := cuda.Probe()
@@ -79,6 +79,9 @@ func TestProbeFindsTheEmulatedGPU(t *testing.T) {
 		if !strings.HasPrefix(lib.Path, dir) || lib.Missing != "" {
 			t.Errorf("%s loaded from %q (%s), not from the emulator's folder %s", lib.Name, lib.Path, lib.Missing, dir)
 		}
+	}
+	if v := r.Libraries[1].Version; v != "13.0.0" {
+		t.Errorf("cuBLAS version %q, want the emulator's 13.0.0", v)
 	}
 	if v := r.Libraries[2].Version; v != "9.1.0" {
 		t.Errorf("cuDNN version %q, want the emulator's 9.1.0", v)

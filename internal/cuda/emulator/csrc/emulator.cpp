@@ -914,6 +914,16 @@ cublasStatus_t cublasGetVersion_v2(BlasHandle* h, int* v)
     return CUBLAS_SUCCESS;
 }
 
+// cublasGetProperty needs no handle: MAJOR_VERSION 0, MINOR_VERSION 1, PATCH_LEVEL 2.
+cublasStatus_t cublasGetProperty(int type, int* value)
+{
+    static const int version[3] = {13, 0, 0};
+    if (type < 0 || type > 2 || !value)
+        return CUBLAS_INVALID_VALUE;
+    *value = version[type];
+    return CUBLAS_SUCCESS;
+}
+
 cublasStatus_t cublasSetMathMode(BlasHandle* h, int mode)
 {
     LOCKED;
