@@ -52,8 +52,7 @@ func (b *Backend) Compile(op ops.Op, in []ops.Shape) (backend.Kernel, error) {
 	case ops.NLLLoss, ops.CrossEntropyLoss:
 		return &classLoss{b: b, n: in[0][0], k: in[0][1], fromLogits: op.Kind == ops.CrossEntropyLoss}, nil
 	case ops.BatchNorm2d:
-		x := in[0]
-		return &batchNorm{b: b, n: x[0], c: x[1], hw: x[2] * x[3], eps: op.Eps, momentum: op.Momentum, mode: op.Mode}, nil
+		return newBatchNorm(b, op, in[0]), nil
 	}
 	return nil, fmt.Errorf("%w: %s", backend.ErrUnsupported, op)
 }
@@ -285,24 +284,78 @@ func (l *classLoss) Backward(_ int, a backend.Args) error {
 	return l.b.launchN("class_loss_backward", l.n*l.k, l.saved(a), ptr(a.In[1]), ptr(a.DOut), ptr(a.DIn), i32(l.n), i32(l.k), l.logits())
 }
 
+// batchNorm splits each channel's n·hw values over splits blocks (see
+// kernels.cu): enough blocks to fill a large GPU even where the channels are
+// few and the images large.
 type batchNorm struct {
 	b             *Backend
 	n, c, hw      int
+	splits        int
 	eps, momentum float64
 	mode          ops.BNMode
 }
 
-func (*batchNorm) Workspace() int { return 0 }
+// bnSliceValues is about how many of a channel's values one block sums.
+const bnSliceValues = 8192
+
+func newBatchNorm(b *Backend, op ops.Op, x ops.Shape) *batchNorm {
+	k := &batchNorm{b: b, n: x[0], c: x[1], hw: x[2] * x[3], eps: op.Eps, momentum: op.Momentum, mode: op.Mode}
+	k.splits = min(64, max(1, (k.n*k.hw+bnSliceValues-1)/bnSliceValues))
+	return k
+}
+
+// Workspace: the partials, two doubles per (channel, split), then two
+// doubles per channel (statistics, or the gradient's sums).
+func (k *batchNorm) Workspace() int { return 4*k.c*k.splits + 4*k.c }
+
+func (k *batchNorm) scratch(ws backend.Buffer) (partials, stats arg) {
+	return ptr(ws), offset(ws, 4*k.c*k.splits)
+}
+
+func (k *batchNorm) workItems() int { return min(k.c*k.splits, maxGrid) }
 
 func (k *batchNorm) Forward(a backend.Args) error {
-	return k.b.launchBlocks("batchnorm_forward", k.c,
-		ptr(a.In[0]), ptr(a.In[1]), ptr(a.In[2]), ptr(a.In[3]), ptr(a.In[4]), ptr(a.In[5]),
-		ptr(a.Out), ptr(a.Saved[0]), ptr(a.Saved[1]),
-		i32(k.n), i32(k.c), i32(k.hw), f64(k.eps), f64(k.momentum), i32(int(k.mode)))
+	partials, stats := k.scratch(a.Workspace)
+	x := ptr(a.In[0])
+	stat := func(step int) error {
+		return k.b.launchN("bn_stats", k.c, partials, stats, ptr(a.In[1]), ptr(a.In[2]), ptr(a.In[3]), ptr(a.In[4]), ptr(a.In[5]),
+			ptr(a.Saved[0]), ptr(a.Saved[1]), i32(k.c), i32(k.splits), i32(k.n*k.hw), f64(k.eps), f64(k.momentum), i32(int(k.mode)), i32(step))
+	}
+	if k.mode == ops.BNEval {
+		if err := stat(1); err != nil {
+			return err
+		}
+	} else {
+		for step := range 2 { // the mean, then the variance around it
+			if err := k.b.launchBlocks("bn_partials", k.workItems(), x, stats, partials, i32(k.n), i32(k.c), i32(k.hw), i32(k.splits), i32(step)); err != nil {
+				return err
+			}
+			if err := stat(step); err != nil {
+				return err
+			}
+		}
+	}
+	return k.b.launchN("bn_normalize", k.n*k.c*k.hw, x, stats, ptr(a.Out), i32(k.n), i32(k.c), i32(k.hw))
 }
 
 func (k *batchNorm) Backward(wrt int, a backend.Args) error {
-	return k.b.launchBlocks("batchnorm_backward", k.c,
-		ptr(a.In[0]), ptr(a.In[1]), ptr(a.DOut), ptr(a.Saved[0]), ptr(a.Saved[1]), ptr(a.DIn),
-		i32(k.n), i32(k.c), i32(k.hw), i32(int(k.mode)), i32(wrt))
+	partials, sums := k.scratch(a.Workspace)
+	x, dy, mean, invstd := ptr(a.In[0]), ptr(a.DOut), ptr(a.Saved[0]), ptr(a.Saved[1])
+	if wrt != 0 || k.mode != ops.BNEval { // eval's dx needs no sums
+		if err := k.b.launchBlocks("bn_grad_partials", k.workItems(), x, dy, mean, invstd, partials, i32(k.n), i32(k.c), i32(k.hw), i32(k.splits)); err != nil {
+			return err
+		}
+		var out arg // dγ or dβ; dx's sums stay in the workspace
+		if wrt != 0 {
+			out = ptr(a.DIn)
+		}
+		if err := k.b.launchN("bn_grad_sums", k.c, partials, sums, out, i32(k.c), i32(k.splits), i32(wrt)); err != nil {
+			return err
+		}
+		if wrt != 0 {
+			return nil
+		}
+	}
+	return k.b.launchN("bn_grad_input", k.n*k.c*k.hw, x, ptr(a.In[1]), dy, mean, invstd, sums, ptr(a.DIn),
+		i32(k.n), i32(k.c), i32(k.hw), i32(int(k.mode)))
 }

@@ -350,94 +350,187 @@ extern "C" __global__ void class_loss_backward(const float* logp, const float* t
     }
 }
 
-// batchnorm_forward is BatchNorm2d over (n, c, hw) in mode 0 train, 1 eval, 2 batch statistics.
-// Batch statistics are two-pass double sums, tree-reduced; train also moves the running
-// statistics (unbiased variance) and counts the batch. y = x·scale + shift in double, as the CPU
-// backend (block per channel; blocks loop over channels, so any grid works).
-extern "C" __global__ void batchnorm_forward(const float* x, const float* gamma, const float* beta,
-                                             float* run_mean, float* run_var, float* counter, float* y,
-                                             float* save_mean, float* save_invstd, int n, int c, int hw,
-                                             double eps, double momentum, int mode)
+// BatchNorm2d over (n, c, hw) runs as a few kernels so that every channel is split over several
+// blocks: a channel holds m = n·hw values (131,072 in VGG's first layers at batch 128), and a block
+// per channel left most of a large GPU idle. Each block sums one fixed slice of a channel (its
+// "split") into a partial, and a per-channel kernel adds the partials in order, so the result does
+// not depend on scheduling. Partials and statistics are doubles kept in the workspace, which the
+// kernels take as float* (the host harness passes float buffers) and read as double*.
+//
+// Forward (train, batch statistics): bn_partials(centered 0) → bn_stats(step 0: mean) →
+// bn_partials(centered 1) → bn_stats(step 1: variance, running statistics, scale and shift) →
+// bn_normalize. Eval: bn_stats(step 1) from the running statistics → bn_normalize.
+
+// split_range is split p's slice [lo, hi) of a channel's m values cut into splits slices.
+__device__ static void split_range(int p, int splits, int m, int* lo, int* hi)
+{
+    const int len = (m + splits - 1) / splits;
+    *lo = p * len;
+    *hi = *lo + len < m ? *lo + len : m;
+}
+
+// bn_partials writes, per (channel, split) work item w = ch·splits + p, the double sum over its
+// slice of x (centered 0) or of (x − mean)² with mean = stats[2·ch] (centered 1) to partials[w]
+// (block per work item; blocks loop over the c·splits items, so any grid works).
+extern "C" __global__ void bn_partials(const float* x, const float* stats_f, float* partials_f, int n, int c,
+                                       int hw, int splits, int centered)
 {
     __shared__ double s[BLOCK];
+    const double* stats = (const double*)stats_f;
+    double* partials = (double*)partials_f;
     const int m = n * hw;
+    for (int w = blockIdx.x; w < c * splits; w += gridDim.x) {
+        const int ch = w / splits;
+        int lo, hi;
+        split_range(w % splits, splits, m, &lo, &hi);
+        const double mean = centered ? stats[2 * ch] : 0.0;
+        double acc = 0.0;
+        for (int e = lo + threadIdx.x; e < hi; e += blockDim.x) {
+            const double v = (double)x[channel_at(e, ch, c, hw)];
+            acc += centered ? (v - mean) * (v - mean) : v;
+        }
+        const double total = block_reduce(acc, s);
+        if (threadIdx.x == 0)
+            partials[w] = total;
+    }
+}
+
+// bn_stats finishes a channel's statistics (grid-stride over channels). Step 0: stats[2·ch] = mean
+// = Σ partials / m. Step 1: var = Σ partials / m (eval: mean, var = run_mean, run_var; partials
+// unread); train moves run_mean = (1−momentum)·run_mean + momentum·mean and run_var =
+// (1−momentum)·run_var + momentum·var·m/(m−1) and adds 1 to counter[0]; invstd = 1/sqrt(var+eps);
+// save_mean, save_invstd = (float) of them; stats[2·ch], stats[2·ch+1] = scale = gamma·invstd,
+// shift = beta − mean·scale. All in double.
+extern "C" __global__ void bn_stats(const float* partials_f, float* stats_f, const float* gamma, const float* beta,
+                                    float* run_mean, float* run_var, float* counter, float* save_mean,
+                                    float* save_invstd, int c, int splits, int m, double eps, double momentum,
+                                    int mode, int step)
+{
+    const double* partials = (const double*)partials_f;
+    double* stats = (double*)stats_f;
     const double dm = (double)m;
-    for (int ch = blockIdx.x; ch < c; ch += gridDim.x) {
+    GRID_STRIDE(ch, c)
+    {
+        double sum = 0.0;
+        if (mode != BN_EVAL)
+            for (int p = 0; p < splits; p++)
+                sum += partials[ch * splits + p];
+        if (step == 0) {
+            stats[2 * ch] = sum / dm;
+            continue;
+        }
         double mean, var;
         if (mode == BN_EVAL) {
             mean = (double)run_mean[ch];
             var = (double)run_var[ch];
         } else {
-            double acc = 0.0;
-            for (int e = threadIdx.x; e < m; e += blockDim.x)
-                acc += (double)x[channel_at(e, ch, c, hw)];
-            mean = block_reduce(acc, s) / dm;
-            acc = 0.0;
-            for (int e = threadIdx.x; e < m; e += blockDim.x) {
-                const double d = (double)x[channel_at(e, ch, c, hw)] - mean;
-                acc += d * d;
-            }
-            var = block_reduce(acc, s) / dm;
-            if (mode == BN_TRAIN && threadIdx.x == 0) {
+            mean = stats[2 * ch];
+            var = sum / dm;
+            if (mode == BN_TRAIN) {
                 run_mean[ch] = (float)((1.0 - momentum) * (double)run_mean[ch] + momentum * mean);
                 run_var[ch] = (float)((1.0 - momentum) * (double)run_var[ch] + momentum * var * dm / (dm - 1.0));
             }
         }
         const double invstd = 1.0 / sqrt(var + eps);
-        if (threadIdx.x == 0) {
-            save_mean[ch] = (float)mean;
-            save_invstd[ch] = (float)invstd;
-        }
+        save_mean[ch] = (float)mean;
+        save_invstd[ch] = (float)invstd;
         const double scale = (double)gamma[ch] * invstd;
-        const double shift = (double)beta[ch] - mean * scale;
-        for (int e = threadIdx.x; e < m; e += blockDim.x) {
-            const int at = channel_at(e, ch, c, hw);
-            y[at] = (float)((double)x[at] * scale + shift);
-        }
+        stats[2 * ch] = scale;
+        stats[2 * ch + 1] = (double)beta[ch] - mean * scale;
     }
-    if (mode == BN_TRAIN && blockIdx.x == 0 && threadIdx.x == 0)
+    if (step == 1 && mode == BN_TRAIN && blockIdx.x == 0 && threadIdx.x == 0)
         counter[0] += 1.0f;
 }
 
-// batchnorm_backward is BatchNorm2d's gradient from the saved mean and invstd: wrt 0 dx into out
-// (the running statistics are constants in eval mode), wrt 1 Σdy·x̂ (dγ) and wrt 2 Σdy (dβ) into
-// out[ch]; sums in double, tree-reduced. gamma is read for wrt 0 only (block per channel; blocks
-// loop over channels, so any grid works). README lists gamma as a plain pointer; it may be NULL
-// for wrt 1 and 2, as ops.BatchNorm2d's BackwardReads does not give it to those gradients.
-extern "C" __global__ void batchnorm_backward(const float* x, const float* gamma, const float* dy,
-                                              const float* save_mean, const float* save_invstd, float* out,
-                                              int n, int c, int hw, int mode, int wrt)
+// bn_normalize is y = (float)(x·scale + shift) in double, scale and shift from bn_stats
+// (grid-stride over n·c·hw).
+extern "C" __global__ void bn_normalize(const float* x, const float* stats_f, float* y, int n, int c, int hw)
+{
+    const double* stats = (const double*)stats_f;
+    GRID_STRIDE(e, n * c * hw)
+    {
+        const int ch = (e / hw) % c;
+        y[e] = (float)((double)x[e] * stats[2 * ch] + stats[2 * ch + 1]);
+    }
+}
+
+// Backward: bn_grad_partials → bn_grad_sums, then for dx bn_grad_input (eval's dx needs no sums).
+
+// bn_grad_partials writes, per (channel, split) work item w, the double sums Σ dy and
+// Σ dy·(x − mean)·invstd over its slice to partials[2·w], partials[2·w+1], mean and invstd read
+// from the saved floats (block per work item; any grid works).
+extern "C" __global__ void bn_grad_partials(const float* x, const float* dy, const float* save_mean,
+                                            const float* save_invstd, float* partials_f, int n, int c, int hw,
+                                            int splits)
 {
     __shared__ BNSums s[BLOCK];
+    double* partials = (double*)partials_f;
     const int m = n * hw;
-    const double dm = (double)m;
-    for (int ch = blockIdx.x; ch < c; ch += gridDim.x) {
+    for (int w = blockIdx.x; w < c * splits; w += gridDim.x) {
+        const int ch = w / splits;
+        int lo, hi;
+        split_range(w % splits, splits, m, &lo, &hi);
         const double mean = (double)save_mean[ch], invstd = (double)save_invstd[ch];
         BNSums sums = {0.0, 0.0};
-        if (wrt != 0 || mode != BN_EVAL) { // eval's dx needs no sums
-            for (int e = threadIdx.x; e < m; e += blockDim.x) {
-                const int at = channel_at(e, ch, c, hw);
-                const double g = (double)dy[at];
-                sums.dy += g;
-                sums.dy_xhat += g * ((double)x[at] - mean) * invstd;
-            }
-            sums = block_reduce(sums, s);
-        }
-        const double sum_dy = sums.dy, sum_dy_xhat = sums.dy_xhat;
-        if (wrt != 0) {
-            if (threadIdx.x == 0)
-                out[ch] = (float)(wrt == 1 ? sum_dy_xhat : sum_dy);
-            continue;
-        }
-        const double g = (double)gamma[ch] * invstd;
-        for (int e = threadIdx.x; e < m; e += blockDim.x) {
+        for (int e = lo + threadIdx.x; e < hi; e += blockDim.x) {
             const int at = channel_at(e, ch, c, hw);
-            if (mode == BN_EVAL) {
-                out[at] = (float)((double)dy[at] * g);
-            } else {
-                const double xhat = ((double)x[at] - mean) * invstd;
-                out[at] = (float)(g * ((double)dy[at] - sum_dy / dm - xhat * sum_dy_xhat / dm));
-            }
+            const double g = (double)dy[at];
+            sums.dy += g;
+            sums.dy_xhat += g * ((double)x[at] - mean) * invstd;
+        }
+        sums = block_reduce(sums, s);
+        if (threadIdx.x == 0) {
+            partials[2 * w] = sums.dy;
+            partials[2 * w + 1] = sums.dy_xhat;
+        }
+    }
+}
+
+// bn_grad_sums adds a channel's partials in order (grid-stride over channels): wrt 1 out[ch] =
+// (float) Σ dy·x̂ (dγ), wrt 2 out[ch] = (float) Σ dy (dβ), wrt 0 the two sums into sums[2·ch],
+// sums[2·ch+1] (doubles) for bn_grad_input.
+extern "C" __global__ void bn_grad_sums(const float* partials_f, float* sums_f, float* out, int c, int splits,
+                                        int wrt)
+{
+    const double* partials = (const double*)partials_f;
+    double* sums = (double*)sums_f;
+    GRID_STRIDE(ch, c)
+    {
+        double dy = 0.0, dy_xhat = 0.0;
+        for (int p = 0; p < splits; p++) {
+            dy += partials[2 * (ch * splits + p)];
+            dy_xhat += partials[2 * (ch * splits + p) + 1];
+        }
+        if (wrt == 1)
+            out[ch] = (float)dy_xhat;
+        else if (wrt == 2)
+            out[ch] = (float)dy;
+        else {
+            sums[2 * ch] = dy;
+            sums[2 * ch + 1] = dy_xhat;
+        }
+    }
+}
+
+// bn_grad_input is dx with g = gamma·invstd: eval mode dx = (float)(dy·g), else dx =
+// (float)(g·(dy − sum_dy/m − x̂·sum_dy_xhat/m)), x̂ = (x − mean)·invstd, in double; sums (from
+// bn_grad_sums) is unread in eval mode (grid-stride over n·c·hw).
+extern "C" __global__ void bn_grad_input(const float* x, const float* gamma, const float* dy,
+                                         const float* save_mean, const float* save_invstd, const float* sums_f,
+                                         float* dx, int n, int c, int hw, int mode)
+{
+    const double* sums = (const double*)sums_f;
+    const double dm = (double)(n * hw);
+    GRID_STRIDE(e, n * c * hw)
+    {
+        const int ch = (e / hw) % c;
+        const double invstd = (double)save_invstd[ch];
+        const double g = (double)gamma[ch] * invstd;
+        if (mode == BN_EVAL) {
+            dx[e] = (float)((double)dy[e] * g);
+        } else {
+            const double xhat = ((double)x[e] - (double)save_mean[ch]) * invstd;
+            dx[e] = (float)(g * ((double)dy[e] - sums[2 * ch] / dm - xhat * sums[2 * ch + 1] / dm));
         }
     }
 }

@@ -774,49 +774,75 @@ func TestClassLoss(t *testing.T) {
 	}
 }
 
+// TestBatchNorm runs the BatchNorm kernels in the order the backend chains them, with channels
+// split over 1, 3, 7 and more slices than they have values (empty slices), under two launches
+// of the per-slice kernels, against the CPU backend's op.
 func TestBatchNorm(t *testing.T) {
 	t.Parallel()
 	const eps, momentum = 1e-5, 0.1
-	for _, s := range []struct{ n, c, h, w int }{{4, 16, 8, 8}, {5, 3, 9, 9}} {
+	for _, s := range []struct{ n, c, h, w, splits int }{{4, 16, 8, 8, 1}, {4, 16, 8, 8, 3}, {5, 3, 9, 9, 7}, {2, 2, 2, 2, 16}} {
 		for _, mode := range []ops.BNMode{ops.BNTrain, ops.BNEval, ops.BNBatchStats} {
-			t.Run(fmt.Sprintf("(%d,%d,%d,%d) %s", s.n, s.c, s.h, s.w, mode), func(t *testing.T) {
+			t.Run(fmt.Sprintf("(%d,%d,%d,%d) %d splits %s", s.n, s.c, s.h, s.w, s.splits, mode), func(t *testing.T) {
 				c := newChecker(t)
 				rng := newRand()
-				hw := s.h * s.w
+				hw, m, work := s.h*s.w, s.n*s.h*s.w, s.c*s.splits
 				shapes := []ops.Shape{{s.n, s.c, s.h, s.w}, {s.c}, {s.c}, {s.c}, {s.c}, {1}}
 				x := uniform(rng, s.n*s.c*hw, -2, 3)
 				gamma, beta := uniform(rng, s.c, 0.5, 1.5), uniform(rng, s.c, -0.5, 0.5)
 				runMean, runVar, counter := uniform(rng, s.c, -0.2, 0.2), uniform(rng, s.c, 0.5, 1.5), []float32{3}
 				dy := uniform(rng, len(x), -1, 1)
-				launches := perChannelLaunches(s.c)
-
 				ref := newCPUOp(t, ops.Op{Kind: ops.BatchNorm2d, Eps: eps, Momentum: momentum, Mode: mode}, shapes,
-					x, gamma, beta, runMean, runVar, counter)
+					slices.Clone(x), gamma, beta, slices.Clone(runMean), slices.Clone(runVar), slices.Clone(counter))
 				wantY := ref.forward()
-				res := runEach(t, "batchnorm_forward", launches, x, gamma, beta, runMean, runVar, counter,
-					garbage(len(x)), garbage(s.c), garbage(s.c), s.n, s.c, hw, float64(eps), float64(momentum), int(mode))
-				for i, r := range res {
-					what := fmt.Sprint(launches[i], " ")
-					c.floats("batchnorm_forward", what+"y", r[6].([]float32), wantY, rel)
-					c.floats("batchnorm_forward", what+"mean", r[7].([]float32), floatsOf(ref.saved[0]), rel)
-					c.floats("batchnorm_forward", what+"invstd", r[8].([]float32), floatsOf(ref.saved[1]), rel)
-					c.floats("batchnorm_forward", what+"running_mean", r[3].([]float32), floatsOf(ref.in[3]), rel)
-					c.floats("batchnorm_forward", what+"running_var", r[4].([]float32), floatsOf(ref.in[4]), rel)
-					c.floats("batchnorm_forward", what+"num_batches_tracked", r[5].([]float32), floatsOf(ref.in[5]), exact)
-				}
-
-				// Backward from the CPU's saved statistics; γ is NULL where it must not be read.
-				mean, invstd := floatsOf(ref.saved[0]), floatsOf(ref.saved[1])
-				for wrt, size := range []int{len(x), s.c, s.c} {
-					var g any = null{}
-					if wrt == 0 {
-						g = gamma
+				for _, l := range []launch{{work, 256}, {2, 32}} {
+					what := fmt.Sprint(l, " ")
+					rm, rv, cnt := slices.Clone(runMean), slices.Clone(runVar), slices.Clone(counter)
+					y, mean, invstd := garbage(len(x)), garbage(s.c), garbage(s.c)
+					partials, stats := garbage(4*work), garbage(4*s.c)
+					stat := func(step int) {
+						gridStride(t, "bn_stats", s.c, partials, stats, gamma, beta, rm, rv, cnt, mean, invstd,
+							s.c, s.splits, m, float64(eps), float64(momentum), int(mode), step)
 					}
-					want := ref.backward(wrt, dy)
-					res := runEach(t, "batchnorm_backward", launches, x, g, dy, mean, invstd, garbage(size),
-						s.n, s.c, hw, int(mode), wrt)
-					for i, r := range res {
-						c.floats("batchnorm_backward", fmt.Sprint(launches[i], " wrt ", wrt), r[5].([]float32), want, rel)
+					if mode == ops.BNEval {
+						stat(1)
+					} else {
+						for step := range 2 {
+							run(t, "bn_partials", l, x, stats, partials, s.n, s.c, hw, s.splits, step)
+							stat(step)
+						}
+						c.floats("bn_partials", what+"mean", mean, floatsOf(ref.saved[0]), rel)
+					}
+					gridStride(t, "bn_normalize", len(x), x, stats, y, s.n, s.c, hw)
+					c.floats("bn_normalize", what+"y", y, wantY, rel)
+					c.floats("bn_stats", what+"mean", mean, floatsOf(ref.saved[0]), rel)
+					c.floats("bn_stats", what+"invstd", invstd, floatsOf(ref.saved[1]), rel)
+					c.floats("bn_stats", what+"running_mean", rm, floatsOf(ref.in[3]), rel)
+					c.floats("bn_stats", what+"running_var", rv, floatsOf(ref.in[4]), rel)
+					c.floats("bn_stats", what+"num_batches_tracked", cnt, floatsOf(ref.in[5]), exact)
+
+					// Backward from the CPU's saved statistics; γ is read for dx only.
+					mean, invstd = floatsOf(ref.saved[0]), floatsOf(ref.saved[1])
+					for wrt, size := range []int{len(x), s.c, s.c} {
+						want := ref.backward(wrt, dy)
+						out, sums := garbage(size), garbage(4*s.c)
+						if wrt != 0 || mode != ops.BNEval {
+							partials := garbage(4 * work)
+							run(t, "bn_grad_partials", l, x, dy, mean, invstd, partials, s.n, s.c, hw, s.splits)
+							var dst any = null{} // dx's sums stay in sums
+							if wrt != 0 {
+								dst = out
+							}
+							gridStride(t, "bn_grad_sums", s.c, partials, sums, dst, s.c, s.splits, wrt)
+						}
+						name := "bn_grad_sums"
+						if wrt == 0 {
+							name = "bn_grad_input"
+							gridStride(t, name, len(x), x, gamma, dy, mean, invstd, sums, out, s.n, s.c, hw, int(mode))
+						}
+						c.floats(name, fmt.Sprint(what, "wrt ", wrt), out, want, rel)
+						if wrt != 0 || mode != ops.BNEval {
+							c.floats("bn_grad_partials", fmt.Sprint(what, "wrt ", wrt), out, want, rel)
+						}
 					}
 				}
 			})

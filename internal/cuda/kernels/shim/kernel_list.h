@@ -24,7 +24,11 @@
     X(log_softmax_backward, false)  \
     X(class_loss_forward, true)     \
     X(class_loss_backward, false)   \
-    X(batchnorm_forward, true)      \
-    X(batchnorm_backward, true)     \
+    X(bn_partials, true)            \
+    X(bn_stats, false)              \
+    X(bn_normalize, false)          \
+    X(bn_grad_partials, true)       \
+    X(bn_grad_sums, false)          \
+    X(bn_grad_input, false)         \
     X(sgd_step, false)              \
     X(adam_step, false)
