@@ -212,7 +212,14 @@ func (c *cudnnConv) destroy() error {
 // cudnnConvKernel is a Conv2d kernel on a shared cudnnConv.
 type cudnnConvKernel struct{ c *cudnnConv }
 
-func (k cudnnConvKernel) Workspace() int { return int((k.c.wsBytes + 3) / 4) }
+func (k cudnnConvKernel) Workspace() int {
+	return max(int((k.c.wsBytes+3)/4), k.biasSums().workspace())
+}
+
+func (k cudnnConvKernel) biasSums() channelSums {
+	ho, wo := k.c.g.out()
+	return newChannelSums(k.c.g.n, k.c.g.cout, ho*wo)
+}
 
 // workspace is the address and size in bytes cuDNN may use.
 func (k cudnnConvKernel) workspace(a backend.Args) (uint64, uint64) {
@@ -242,8 +249,7 @@ func (k cudnnConvKernel) Forward(a backend.Args) error {
 func (k cudnnConvKernel) Backward(wrt int, a backend.Args) error {
 	c, b := k.c, k.c.b
 	if wrt == 2 {
-		ho, wo := c.g.out()
-		return b.launchBlocks("channel_sum", c.g.cout, ptr(a.DOut), ptr(a.DIn), i32(c.g.n), i32(c.g.cout), i32(ho*wo))
+		return k.biasSums().run(b, ptr(a.DOut), ptr(a.DIn), ptr(a.Workspace))
 	}
 	ws, wsBytes := k.workspace(a)
 	if err := b.enter(); err != nil {

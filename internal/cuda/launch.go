@@ -58,7 +58,7 @@ func (b *Backend) launchN(name string, n int, args ...arg) error {
 	return b.launch(name, min((n+blockSize-1)/blockSize, maxGrid), blockSize, args...)
 }
 
-// launchBlocks runs a kernel with one block per item (channels) or one block.
+// launchBlocks runs a kernel with one block per work item (slices of channels) or one block.
 func (b *Backend) launchBlocks(name string, blocks int, args ...arg) error {
 	return b.launch(name, blocks, blockSize, args...)
 }

@@ -129,8 +129,11 @@ func (c *conv2d) px() int      { return c.ho * c.wo }
 func (c *conv2d) inSize() int  { return c.cin * c.h * c.w }
 func (c *conv2d) outSize() int { return c.cout * c.px() }
 
-// Workspace: the unfolded chunk, then the chunk's product (Cout, nb·px).
-func (c *conv2d) Workspace() int { return c.rows()*c.nb*c.px() + c.cout*c.nb*c.px() }
+// Workspace: the unfolded chunk, then the chunk's product (Cout, nb·px); the
+// bias gradient's partials in its place.
+func (c *conv2d) Workspace() int {
+	return max(c.rows()*c.nb*c.px()+c.cout*c.nb*c.px(), newChannelSums(c.n, c.cout, c.px()).workspace())
+}
 
 func (c *conv2d) scratch(ws backend.Buffer) (col, prod arg) {
 	return ptr(ws), offset(ws, c.rows()*c.nb*c.px())
@@ -195,7 +198,7 @@ func (c *conv2d) Backward(wrt int, a backend.Args) error {
 			return c.b.gemm(false, true, c.cout, c.rows(), ld, 1, dy, ld, col, ld, beta, ptr(a.DIn), c.rows())
 		})
 	}
-	return c.b.launchBlocks("channel_sum", c.cout, ptr(a.DOut), ptr(a.DIn), i32(c.n), i32(c.cout), i32(c.px()))
+	return newChannelSums(c.n, c.cout, c.px()).run(c.b, ptr(a.DOut), ptr(a.DIn), ptr(a.Workspace))
 }
 
 type maxPool2d struct {
@@ -295,12 +298,9 @@ type batchNorm struct {
 	mode          ops.BNMode
 }
 
-// bnSliceValues is about how many of a channel's values one block sums.
-const bnSliceValues = 8192
-
 func newBatchNorm(b *Backend, op ops.Op, x ops.Shape) *batchNorm {
 	k := &batchNorm{b: b, n: x[0], c: x[1], hw: x[2] * x[3], eps: op.Eps, momentum: op.Momentum, mode: op.Mode}
-	k.splits = min(64, max(1, (k.n*k.hw+bnSliceValues-1)/bnSliceValues))
+	k.splits = splitsFor(k.n * k.hw)
 	return k
 }
 
@@ -313,6 +313,28 @@ func (k *batchNorm) scratch(ws backend.Buffer) (partials, stats arg) {
 }
 
 func (k *batchNorm) workItems() int { return min(k.c*k.splits, maxGrid) }
+
+// sliceValues is about how many of a channel's values one block of a
+// per-slice kernel sums (kernels/README.md).
+const sliceValues = 8192
+
+// splitsFor is how many slices a channel of m values is cut into.
+func splitsFor(m int) int { return min(64, max(1, (m+sliceValues-1)/sliceValues)) }
+
+// channelSums is a convolution's bias gradient: dy (n, c, px) summed per
+// channel, slice by slice into the workspace, then the slices in order.
+type channelSums struct{ n, c, px, splits int }
+
+func newChannelSums(n, c, px int) channelSums { return channelSums{n, c, px, splitsFor(n * px)} }
+
+func (s channelSums) workspace() int { return s.c * s.splits }
+
+func (s channelSums) run(b *Backend, dy, db, ws arg) error {
+	if err := b.launchBlocks("channel_partials", min(s.c*s.splits, maxGrid), dy, ws, i32(s.n), i32(s.c), i32(s.px), i32(s.splits)); err != nil {
+		return err
+	}
+	return b.launchN("channel_sum", s.c, ws, db, i32(s.c), i32(s.splits))
+}
 
 func (k *batchNorm) Forward(a backend.Args) error {
 	partials, stats := k.scratch(a.Workspace)

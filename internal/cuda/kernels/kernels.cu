@@ -6,7 +6,7 @@
 // file compiles with g++ against shim/cuda_shim.h, which runs each block's threads as host
 // threads, so that kernels_host_test.go checks this logic against the CPU backend without a GPU.
 
-// BLOCK is the block size of the per-channel and single-block kernels: the size of their
+// BLOCK is the block size of the per-slice and single-block kernels: the size of their
 // __shared__ reduction arrays. Their tree reductions need blockDim.x to be a power of two ≤ BLOCK.
 #define BLOCK 256
 
@@ -74,6 +74,15 @@ __device__ static int channel_at(int e, int ch, int c, int hw)
 {
     const int i = e / hw;
     return (i * c + ch) * hw + (e - i * hw);
+}
+
+// split_range is split p's slice [lo, hi) of a channel's m values cut into splits slices of
+// ⌈m/splits⌉ (the last shorter, trailing ones empty): the per-slice kernels' work items.
+__device__ static void split_range(int p, int splits, int m, int* lo, int* hi)
+{
+    const int len = (m + splits - 1) / splits;
+    *lo = p * len;
+    *hi = *lo + len < m ? *lo + len : m;
 }
 
 // fill_f32 sets x[i] = v (grid-stride).
@@ -189,18 +198,36 @@ extern "C" __global__ void channel_bias_add(float* y, const float* bias, int n, 
     GRID_STRIDE(e, n * c * px) y[e] += bias[(e / px) % c];
 }
 
-// channel_sum is a convolution's bias gradient: per channel, the float sum of dy over images and
-// pixels, tree-reduced (block per channel; blocks loop over channels, so any grid works).
-extern "C" __global__ void channel_sum(const float* dy, float* db, int n, int c, int px)
+// channel_partials writes, per (channel, split) work item w = ch·splits + p, the float sum of dy
+// over slice p of channel ch's n·px values to partials[w], tree-reduced (block per work item;
+// blocks loop over the c·splits items, so any grid works): a convolution's bias gradient, with
+// channel_sum.
+extern "C" __global__ void channel_partials(const float* dy, float* partials, int n, int c, int px, int splits)
 {
     __shared__ float s[BLOCK];
-    for (int ch = blockIdx.x; ch < c; ch += gridDim.x) {
+    const int m = n * px;
+    for (int w = blockIdx.x; w < c * splits; w += gridDim.x) {
+        const int ch = w / splits;
+        int lo, hi;
+        split_range(w % splits, splits, m, &lo, &hi);
         float acc = 0.0f;
-        for (int e = threadIdx.x; e < n * px; e += blockDim.x)
+        for (int e = lo + threadIdx.x; e < hi; e += blockDim.x)
             acc += dy[channel_at(e, ch, c, px)];
         const float total = block_reduce(acc, s);
         if (threadIdx.x == 0)
-            db[ch] = total;
+            partials[w] = total;
+    }
+}
+
+// channel_sum adds each channel's partials in slice order into db[ch] (grid-stride over channels).
+extern "C" __global__ void channel_sum(const float* partials, float* db, int c, int splits)
+{
+    GRID_STRIDE(ch, c)
+    {
+        float total = 0.0f;
+        for (int p = 0; p < splits; p++)
+            total += partials[ch * splits + p];
+        db[ch] = total;
     }
 }
 
@@ -360,14 +387,6 @@ extern "C" __global__ void class_loss_backward(const float* logp, const float* t
 // Forward (train, batch statistics): bn_partials(centered 0) → bn_stats(step 0: mean) →
 // bn_partials(centered 1) → bn_stats(step 1: variance, running statistics, scale and shift) →
 // bn_normalize. Eval: bn_stats(step 1) from the running statistics → bn_normalize.
-
-// split_range is split p's slice [lo, hi) of a channel's m values cut into splits slices.
-__device__ static void split_range(int p, int splits, int m, int* lo, int* hi)
-{
-    const int len = (m + splits - 1) / splits;
-    *lo = p * len;
-    *hi = *lo + len < m ? *lo + len : m;
-}
 
 // bn_partials writes, per (channel, split) work item w = ch·splits + p, the double sum over its
 // slice of x (centered 0) or of (x − mean)² with mean = stats[2·ch] (centered 1) to partials[w]

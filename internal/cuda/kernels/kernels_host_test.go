@@ -121,9 +121,6 @@ func gridStrideLaunches(n int) []launch {
 	return []launch{{min(max((n+255)/256, 1), 65535), 256}, {3, 32}}
 }
 
-// perChannelLaunches are README's (a block of 256 per channel) and fewer, smaller blocks, which
-// the kernels' channel loops allow. The reduction trees differ, so each is checked on its own.
-func perChannelLaunches(c int) []launch { return []launch{{c, 256}, {2, 32}} }
 
 // singleBlockLaunches are README's single block and a smaller one.
 var singleBlockLaunches = []launch{{1, 256}, {1, 32}}
@@ -624,11 +621,19 @@ func TestConv2d(t *testing.T) {
 		sgemm.Gemm(false, true, s.cout, rows, cols, 1, dyc, cols, col, cols, 0, dw, rows)
 		c.floats("conv dW (im2col, nchw_to_cn, Gemm)", s.name+" dW", dw, ref.backward(1, dy), rel)
 
+		// db: slices of each channel summed, then the slices in order; 1, 3 and the backend's
+		// most (64) slices, under two launches of the per-slice kernel. (TestBatchNorm has empty
+		// slices: split_range is shared.)
 		wantDb := ref.backward(2, dy)
-		for _, l := range perChannelLaunches(s.cout) {
-			db := garbage(s.cout)
-			run(t, "channel_sum", l, dy, db, s.n, s.cout, px)
-			c.floats("channel_sum", fmt.Sprintf("%s db %v", s.name, l), db, wantDb, rel)
+		for _, splits := range []int{1, 3, 64} {
+			for _, l := range []launch{{s.cout * splits, 256}, {2, 32}} {
+				partials, db := garbage(s.cout*splits), garbage(s.cout)
+				run(t, "channel_partials", l, dy, partials, s.n, s.cout, px, splits)
+				gridStride(t, "channel_sum", s.cout, partials, db, s.cout, splits)
+				what := fmt.Sprintf("%s db, %d splits, %v", s.name, splits, l)
+				c.floats("channel_partials", what, db, wantDb, rel)
+				c.floats("channel_sum", what, db, wantDb, rel)
+			}
 		}
 	}
 }

@@ -1,6 +1,6 @@
 // kernel_list.h names every kernel of kernels.cu the backend launches, for the host programs that
 // run them through the shim (hostharness, the GPU emulator): CNNTRAIN_KERNELS(X) expands
-// X(name, syncs) once per kernel, syncs being whether it calls __syncthreads (the block-per-channel
+// X(name, syncs) once per kernel, syncs being whether it calls __syncthreads (the per-slice
 // and single-block kernels of README.md); the others may run their threads one after another
 // (launch_serial, which aborts if such a kernel synchronizes after all). It must list kernels.Names
 // (kernels.go); the tests check that both agree.
@@ -17,7 +17,8 @@
     X(cn_to_nchw, false)            \
     X(nchw_to_cn, false)            \
     X(channel_bias_add, false)      \
-    X(channel_sum, true)            \
+    X(channel_partials, true)       \
+    X(channel_sum, false)           \
     X(maxpool_forward, false)       \
     X(maxpool_backward, false)      \
     X(log_softmax_forward, false)   \
