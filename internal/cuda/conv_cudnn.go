@@ -27,7 +27,7 @@ var convDirections = [3]string{"forward", "backward data", "backward filter"}
 // geometry, from cuDNN's heuristics as PyTorch chooses them by default
 // (torch.backends.cudnn.benchmark off), and shared by every program with
 // that geometry. The bias is added after the convolution (channel_bias_add)
-// and its gradient summed (channel_sum), as on the im2col path.
+// and its gradient summed (channel_partials and sum_rows), as on the im2col path.
 type cudnnConv struct {
 	b        *Backend
 	g        convGeometry

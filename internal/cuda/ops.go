@@ -322,7 +322,8 @@ const sliceValues = 8192
 func splitsFor(m int) int { return min(64, max(1, (m+sliceValues-1)/sliceValues)) }
 
 // channelSums is a convolution's bias gradient: dy (n, c, px) summed per
-// channel, slice by slice into the workspace, then the slices in order.
+// channel, slice by slice into the workspace as a (splits, c) matrix, then
+// its rows added in order (sum_rows, as a Linear's bias gradient).
 type channelSums struct{ n, c, px, splits int }
 
 func newChannelSums(n, c, px int) channelSums { return channelSums{n, c, px, splitsFor(n * px)} }
@@ -333,7 +334,7 @@ func (s channelSums) run(b *Backend, dy, db, ws arg) error {
 	if err := b.launchBlocks("channel_partials", min(s.c*s.splits, maxGrid), dy, ws, i32(s.n), i32(s.c), i32(s.px), i32(s.splits)); err != nil {
 		return err
 	}
-	return b.launchN("channel_sum", s.c, ws, db, i32(s.c), i32(s.splits))
+	return b.launchN("sum_rows", s.c, ws, db, i32(s.splits), i32(s.c))
 }
 
 func (k *batchNorm) Forward(a backend.Args) error {

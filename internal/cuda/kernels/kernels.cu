@@ -199,9 +199,9 @@ extern "C" __global__ void channel_bias_add(float* y, const float* bias, int n, 
 }
 
 // channel_partials writes, per (channel, split) work item w = ch·splits + p, the float sum of dy
-// over slice p of channel ch's n·px values to partials[w], tree-reduced (block per work item;
-// blocks loop over the c·splits items, so any grid works): a convolution's bias gradient, with
-// channel_sum.
+// over slice p of channel ch's n·px values to partials[p·c + ch], tree-reduced (block per work
+// item; blocks loop over the c·splits items, so any grid works): a convolution's bias gradient is
+// then sum_rows of the (splits, c) partials, the slices added in order.
 extern "C" __global__ void channel_partials(const float* dy, float* partials, int n, int c, int px, int splits)
 {
     __shared__ float s[BLOCK];
@@ -215,19 +215,7 @@ extern "C" __global__ void channel_partials(const float* dy, float* partials, in
             acc += dy[channel_at(e, ch, c, px)];
         const float total = block_reduce(acc, s);
         if (threadIdx.x == 0)
-            partials[w] = total;
-    }
-}
-
-// channel_sum adds each channel's partials in slice order into db[ch] (grid-stride over channels).
-extern "C" __global__ void channel_sum(const float* partials, float* db, int c, int splits)
-{
-    GRID_STRIDE(ch, c)
-    {
-        float total = 0.0f;
-        for (int p = 0; p < splits; p++)
-            total += partials[ch * splits + p];
-        db[ch] = total;
+            partials[(w % splits) * c + ch] = total;
     }
 }
 

@@ -53,7 +53,7 @@ func Header(sourceHash string) string { return sourcePrefix + sourceHash + "\n" 
 // Names lists every kernel of kernels.cu the backend launches.
 var Names = []string{
 	"fill_f32", "relu_forward", "relu_backward", "bias_rows", "sum_rows",
-	"im2col", "col2im", "cn_to_nchw", "nchw_to_cn", "channel_bias_add", "channel_partials", "channel_sum",
+	"im2col", "col2im", "cn_to_nchw", "nchw_to_cn", "channel_bias_add", "channel_partials",
 	"maxpool_forward", "maxpool_backward", "log_softmax_forward", "log_softmax_backward",
 	"class_loss_forward", "class_loss_backward", "bn_partials", "bn_stats", "bn_normalize",
 	"bn_grad_partials", "bn_grad_sums", "bn_grad_input",

@@ -18,7 +18,6 @@
     X(nchw_to_cn, false)            \
     X(channel_bias_add, false)      \
     X(channel_partials, true)       \
-    X(channel_sum, false)           \
     X(maxpool_forward, false)       \
     X(maxpool_backward, false)      \
     X(log_softmax_forward, false)   \
