@@ -41,6 +41,15 @@ type Stager interface {
 	Stage(dst Buffer, src []float32) error
 }
 
+// GroupUpdater is a Backend that applies an optimizer rule to many
+// parameters at once (CUDA: one launch for all of them, as PyTorch's foreach
+// optimizers, instead of one per parameter). The slices are parallel: one
+// entry per parameter; velocity is nil without momentum.
+type GroupUpdater interface {
+	SGDGroup(p, g, velocity []Buffer, s ops.SGDStep) error
+	AdamGroup(p, g, m, v []Buffer, s ops.AdamStep) error
+}
+
 // Backend is a device that runs cnntrain's ops.
 type Backend interface {
 	// Name identifies the device, e.g. "cpu" or "cuda:0".

@@ -46,9 +46,13 @@ type Backend struct {
 	dnnWhy     string  // why convolutions do not use cuDNN
 	convs      map[convGeometry]*cudnnConv
 	status     *Buffer // one int32 a loss kernel sets when a target is not a class
-	armed      bool    // a loss kernel ran since the status was last read
-	args       launchArgs
-	opts       Options
+	// table is the optimizer update's table of tensors (updateTable), grown
+	// as needed; tableRows is its host side, reused.
+	table     *Buffer
+	tableRows []int32
+	armed     bool // a loss kernel ran since the status was last read
+	args      launchArgs
+	opts      Options
 	// recording is set while a graph is captured: nothing may wait for the
 	// GPU or copy from the host then.
 	recording bool
@@ -56,8 +60,9 @@ type Backend struct {
 }
 
 var (
-	_ backend.Backend  = (*Backend)(nil)
-	_ backend.Recorder = (*Backend)(nil)
+	_ backend.Backend      = (*Backend)(nil)
+	_ backend.Recorder     = (*Backend)(nil)
+	_ backend.GroupUpdater = (*Backend)(nil)
 )
 
 // blasWorkspace is cuBLAS's workspace, PyTorch's default size for Hopper.
@@ -454,6 +459,7 @@ func (b *Backend) Close() error {
 		keep(b.freeLane(addr))
 	}
 	keep(b.Free(b.status))
+	keep(b.Free(b.table))
 	keep(b.Free(b.blasWS))
 	for _, c := range b.convs {
 		keep(c.destroy())
@@ -481,17 +487,96 @@ func (b *Backend) Close() error {
 }
 
 func (b *Backend) SGD(p, g, velocity backend.Buffer, s ops.SGDStep) error {
-	n := dev(p).n
+	return b.SGDGroup([]backend.Buffer{p}, []backend.Buffer{g}, []backend.Buffer{velocity}, s)
+}
+
+func (b *Backend) Adam(p, g, m, v backend.Buffer, s ops.AdamStep) error {
+	return b.AdamGroup([]backend.Buffer{p}, []backend.Buffer{g}, []backend.Buffer{m}, []backend.Buffer{v}, s)
+}
+
+// SGDGroup updates every parameter with one launch of sgd_steps.
+func (b *Backend) SGDGroup(p, g, velocity []backend.Buffer, s ops.SGDStep) error {
 	first := 0
 	if s.First {
 		first = 1
 	}
-	return b.launchN("sgd_step", n, ptr(p), ptr(g), ptr(velocity), i32(n), f32(s.LR), f32(s.Momentum), f32(s.WeightDecay), i32(first))
+	if s.Momentum == 0 {
+		velocity = nil // unread: each row points v at p
+	}
+	base, table, n, err := b.updateTable(8, p, g, velocity)
+	if err != nil || n == 0 {
+		return err
+	}
+	return b.launchN("sgd_steps", n, base, table, i32(len(p)), f32(s.LR), f32(s.Momentum), f32(s.WeightDecay), i32(first))
 }
 
-func (b *Backend) Adam(p, g, m, v backend.Buffer, s ops.AdamStep) error {
-	n := dev(p).n
-	return b.launchN("adam_step", n, ptr(p), ptr(g), ptr(m), ptr(v), i32(n),
+// AdamGroup updates every parameter with one launch of adam_steps.
+func (b *Backend) AdamGroup(p, g, m, v []backend.Buffer, s ops.AdamStep) error {
+	base, table, n, err := b.updateTable(10, p, g, m, v)
+	if err != nil || n == 0 {
+		return err
+	}
+	return b.launchN("adam_steps", n, base, table, i32(len(p)),
 		f32(s.Beta1), f32(s.OneMinusBeta1), f32(s.Beta2), f32(s.OneMinusBeta2),
 		f32(s.NegStepSize), f32(s.BiasCorrection2Sqrt), f32(s.Eps), f32(s.WeightDecay))
+}
+
+// updateTable writes the multi-tensor update kernels' table (kernels.cu) for
+// the parameters p and their other buffers, rowInts ints a row, uploads it
+// and returns the base address, the table's and the largest parameter's
+// length. A nil list of buffers (SGD's velocity without momentum) points at
+// p. The upload is stream-ordered after the previous update's kernel, so one
+// device table serves every step.
+func (b *Backend) updateTable(rowInts int, p []backend.Buffer, others ...[]backend.Buffer) (base, table arg, n int, err error) {
+	if len(p) == 0 {
+		return 0, 0, 0, nil
+	}
+	for _, o := range others {
+		if o != nil && len(o) != len(p) {
+			return 0, 0, 0, fmt.Errorf("cuda: update of %d parameters with %d of another buffer", len(p), len(o))
+		}
+	}
+	base = ptr(p[0])
+	rows := b.tableRows[:0]
+	offset := func(x backend.Buffer) {
+		off := (int64(ptr(x)) - int64(base)) / 4
+		rows = append(rows, int32(uint32(off)), int32(uint64(off)>>32))
+	}
+	for i, w := range p {
+		offset(w)
+		for _, o := range others {
+			if o == nil {
+				offset(w)
+			} else {
+				if dev(o[i]).n != dev(w).n {
+					return 0, 0, 0, fmt.Errorf("cuda: update of a parameter of %d values with a buffer of %d", dev(w).n, dev(o[i]).n)
+				}
+				offset(o[i])
+			}
+		}
+		rows = append(rows, int32(dev(w).n))
+		for len(rows)%rowInts != 0 {
+			rows = append(rows, 0)
+		}
+		n = max(n, dev(w).n)
+	}
+	b.tableRows = rows
+	if b.table == nil || b.table.n < len(rows) {
+		if b.table != nil {
+			if err := b.Free(b.table); err != nil {
+				return 0, 0, 0, err
+			}
+		}
+		t, err := b.Alloc(max(len(rows), 256))
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		b.table = t.(*Buffer)
+	}
+	// The ints travel as the float32 buffer they are stored in, bit for bit.
+	bits := unsafe.Slice((*float32)(unsafe.Pointer(&rows[0])), len(rows))
+	if err := b.Upload(b.Slice(b.table, 0, len(rows)), bits); err != nil {
+		return 0, 0, 0, err
+	}
+	return base, ptr(b.table), n, nil
 }

@@ -37,6 +37,7 @@ const (
 // gradient in place.
 type SGD struct {
 	LR, Momentum, WeightDecay float64
+	g                         group
 }
 
 var (
@@ -50,16 +51,29 @@ func (s *SGD) Name() string {
 
 func (s *SGD) Update(dev *vm.Device, params []*graph.Param, grads []backend.Buffer) error {
 	step := ops.SGDStep{LR: float32(s.LR), Momentum: float32(s.Momentum), WeightDecay: float32(s.WeightDecay), First: dev.Steps == 0}
-	return each(dev, params, grads, func(p *graph.Param, w, g backend.Buffer) error {
-		var v backend.Buffer
-		if step.Momentum != 0 {
-			var err error
-			if v, err = dev.State(p, MomentumBuffer); err != nil {
-				return err
-			}
+	if err := s.g.collect(dev, params, grads); err != nil {
+		return err
+	}
+	var velocity []backend.Buffer
+	if step.Momentum != 0 {
+		var err error
+		if velocity, err = s.g.state(dev, params, 0, MomentumBuffer); err != nil {
+			return err
 		}
-		return dev.Backend().SGD(w, g, v, step)
-	})
+	}
+	if gu, ok := dev.Backend().(backend.GroupUpdater); ok {
+		return gu.SGDGroup(s.g.w, s.g.grads, velocity, step)
+	}
+	for i, p := range params {
+		var v backend.Buffer
+		if velocity != nil {
+			v = velocity[i]
+		}
+		if err := dev.Backend().SGD(s.g.w[i], s.g.grads[i], v, step); err != nil {
+			return fmt.Errorf("%s: %w", p.Name, err)
+		}
+	}
+	return nil
 }
 
 // Adam is torch.optim.Adam (amsgrad off), step t from 1:
@@ -73,6 +87,7 @@ func (s *SGD) Update(dev *vm.Device, params []*graph.Param, grads []backend.Buff
 // float32(0.1)).
 type Adam struct {
 	LR, Beta1, Beta2, Eps, WeightDecay float64
+	g                                  group
 }
 
 // NewAdam is Adam with PyTorch's defaults (β1 0.9, β2 0.999, eps 1e-8).
@@ -95,24 +110,42 @@ func (a *Adam) Update(dev *vm.Device, params []*graph.Param, grads []backend.Buf
 		BiasCorrection2Sqrt: float32(math.Sqrt(bc2)),
 		Eps:                 float32(a.Eps), WeightDecay: float32(a.WeightDecay),
 	}
-	return each(dev, params, grads, func(p *graph.Param, w, g backend.Buffer) error {
-		m, err := dev.State(p, ExpAvg)
-		if err != nil {
-			return err
+	if err := a.g.collect(dev, params, grads); err != nil {
+		return err
+	}
+	m, err := a.g.state(dev, params, 0, ExpAvg)
+	if err != nil {
+		return err
+	}
+	v, err := a.g.state(dev, params, 1, ExpAvgSq)
+	if err != nil {
+		return err
+	}
+	if gu, ok := dev.Backend().(backend.GroupUpdater); ok {
+		return gu.AdamGroup(a.g.w, a.g.grads, m, v, step)
+	}
+	for i, p := range params {
+		if err := dev.Backend().Adam(a.g.w[i], a.g.grads[i], m[i], v[i], step); err != nil {
+			return fmt.Errorf("%s: %w", p.Name, err)
 		}
-		v, err := dev.State(p, ExpAvgSq)
-		if err != nil {
-			return err
-		}
-		return dev.Backend().Adam(w, g, m, v, step)
-	})
+	}
+	return nil
 }
 
-// each runs update for every parameter with its device buffer and gradient.
-func each(dev *vm.Device, params []*graph.Param, grads []backend.Buffer, update func(p *graph.Param, w, g backend.Buffer) error) error {
+// group is an update's buffers, one entry per parameter, kept between steps
+// so that a step allocates nothing.
+type group struct {
+	w, grads []backend.Buffer
+	states   [2][]backend.Buffer
+}
+
+// collect sets the parameters' device buffers and checks the gradients
+// against them.
+func (g *group) collect(dev *vm.Device, params []*graph.Param, grads []backend.Buffer) error {
 	if len(params) != len(grads) {
 		return fmt.Errorf("%d parameters, %d gradients", len(params), len(grads))
 	}
+	g.w, g.grads = g.w[:0], append(g.grads[:0], grads...)
 	for i, p := range params {
 		w, ok := dev.Buffer(p)
 		if !ok {
@@ -121,9 +154,22 @@ func each(dev *vm.Device, params []*graph.Param, grads []backend.Buffer, update 
 		if w.Len() != grads[i].Len() {
 			return fmt.Errorf("%s has %d values, its gradient %d", p.Name, w.Len(), grads[i].Len())
 		}
-		if err := update(p, w, grads[i]); err != nil {
-			return fmt.Errorf("%s: %w", p.Name, err)
-		}
+		g.w = append(g.w, w)
 	}
 	return nil
+}
+
+// state returns the parameters' optimizer state tensors of the given name,
+// in slot (0 or 1) of the group.
+func (g *group) state(dev *vm.Device, params []*graph.Param, slot int, name string) ([]backend.Buffer, error) {
+	s := g.states[slot][:0]
+	for _, p := range params {
+		b, err := dev.State(p, name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.Name, err)
+		}
+		s = append(s, b)
+	}
+	g.states[slot] = s
+	return s, nil
 }

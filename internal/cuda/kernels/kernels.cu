@@ -542,39 +542,68 @@ extern "C" __global__ void bn_grad_input(const float* x, const float* gamma, con
     }
 }
 
-// sgd_step is one torch.optim.SGD update in float, as cpu.Backend.SGD: v may be NULL when momentum
-// is 0 (grid-stride).
-extern "C" __global__ void sgd_step(float* p, const float* g, float* v, int n, float lr, float momentum,
-                                    float wd, int first)
+// The optimizer updates are multi-tensor: one launch updates every parameter, as PyTorch's
+// foreach optimizers do, where a launch per parameter cost VGG16 some 50 launches a step. Each
+// tensor is a row of ints in table: its buffers as signed 64-bit element offsets from base (two
+// ints each, low word first), then its length. The offsets are integer arithmetic on addresses, so
+// the buffers may lie in different allocations.
+
+// tensor_at is the buffer at the offset in row[0], row[1] from base.
+__device__ static float* tensor_at(float* base, const int* row)
+{
+    const long long off = (long long)(((unsigned long long)(unsigned int)row[1] << 32) | (unsigned int)row[0]);
+    return (float*)((unsigned long long)base + (unsigned long long)(off * 4));
+}
+
+// sgd_steps is one torch.optim.SGD update in float, as cpu.Backend.SGD, of count tensors, table
+// rows of 8 ints: p, g, v offsets and n (v unread when momentum is 0; grid-stride per tensor).
+extern "C" __global__ void sgd_steps(float* base, const int* table, int count, float lr, float momentum,
+                                     float wd, int first)
 {
     const float neg_lr = -lr;
-    GRID_STRIDE(i, n)
-    {
-        const float d = g[i] + wd * p[i];
-        if (momentum == 0.0f) {
-            p[i] += neg_lr * d;
-        } else {
-            const float vi = first ? d : momentum * v[i] + d;
-            v[i] = vi;
-            p[i] += neg_lr * vi;
+    for (int k = 0; k < count; k++) {
+        const int* row = table + 8 * k;
+        float* p = tensor_at(base, row);
+        const float* g = tensor_at(base, row + 2);
+        float* v = tensor_at(base, row + 4);
+        const int n = row[6];
+        GRID_STRIDE(i, n)
+        {
+            const float d = g[i] + wd * p[i];
+            if (momentum == 0.0f) {
+                p[i] += neg_lr * d;
+            } else {
+                const float vi = first ? d : momentum * v[i] + d;
+                v[i] = vi;
+                p[i] += neg_lr * vi;
+            }
         }
     }
 }
 
-// adam_step is one torch.optim.Adam update in float, as cpu.Backend.Adam (grid-stride).
-extern "C" __global__ void adam_step(float* p, const float* g, float* m, float* v, int n, float beta1,
-                                     float one_minus_beta1, float beta2, float one_minus_beta2, float neg_step,
-                                     float bc2_sqrt, float eps, float wd)
+// adam_steps is one torch.optim.Adam update in float, as cpu.Backend.Adam, of count tensors, table
+// rows of 10 ints: p, g, m, v offsets and n (grid-stride per tensor).
+extern "C" __global__ void adam_steps(float* base, const int* table, int count, float beta1,
+                                      float one_minus_beta1, float beta2, float one_minus_beta2, float neg_step,
+                                      float bc2_sqrt, float eps, float wd)
 {
-    GRID_STRIDE(i, n)
-    {
-        float d = g[i];
-        if (wd != 0.0f)
-            d += wd * p[i];
-        const float mi = beta1 * m[i] + one_minus_beta1 * d;
-        const float vi = beta2 * v[i] + one_minus_beta2 * d * d;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] += neg_step * mi / (sqrtf(vi) / bc2_sqrt + eps);
+    for (int k = 0; k < count; k++) {
+        const int* row = table + 10 * k;
+        float* p = tensor_at(base, row);
+        const float* g = tensor_at(base, row + 2);
+        float* m = tensor_at(base, row + 4);
+        float* v = tensor_at(base, row + 6);
+        const int n = row[8];
+        GRID_STRIDE(i, n)
+        {
+            float d = g[i];
+            if (wd != 0.0f)
+                d += wd * p[i];
+            const float mi = beta1 * m[i] + one_minus_beta1 * d;
+            const float vi = beta2 * v[i] + one_minus_beta2 * d * d;
+            m[i] = mi;
+            v[i] = vi;
+            p[i] += neg_step * mi / (sqrtf(vi) / bc2_sqrt + eps);
+        }
     }
 }

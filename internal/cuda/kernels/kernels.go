@@ -57,5 +57,5 @@ var Names = []string{
 	"maxpool_forward", "maxpool_backward", "log_softmax_forward", "log_softmax_backward",
 	"class_loss_forward", "class_loss_backward", "bn_partials", "bn_stats", "bn_normalize",
 	"bn_grad_partials", "bn_grad_sums", "bn_grad_input",
-	"sgd_step", "adam_step",
+	"sgd_steps", "adam_steps",
 }

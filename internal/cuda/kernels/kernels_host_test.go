@@ -121,7 +121,6 @@ func gridStrideLaunches(n int) []launch {
 	return []launch{{min(max((n+255)/256, 1), 65535), 256}, {3, 32}}
 }
 
-
 // singleBlockLaunches are README's single block and a smaller one.
 var singleBlockLaunches = []launch{{1, 256}, {1, 32}}
 
@@ -853,61 +852,111 @@ func TestBatchNorm(t *testing.T) {
 	}
 }
 
+// packed lays out tensors of the given sizes in one float slice, buffer j of every tensor before
+// buffer j+1 (so a tensor's buffers lie far apart, as on a GPU), and the multi-tensor kernels'
+// table: per tensor the element offsets of its buffers from the slice's start (two ints each, low
+// word first) and its length, padded to rowInts.
+type packed struct {
+	mem   []float32
+	table []int32
+	at    [][]int // at[k][j]: offset of tensor k's buffer j
+	sizes []int
+}
+
+func pack(sizes []int, buffers, rowInts int) *packed {
+	p := &packed{sizes: sizes, at: make([][]int, len(sizes))}
+	for range buffers {
+		for k := len(sizes) - 1; k >= 0; k-- {
+			p.at[k] = append(p.at[k], len(p.mem))
+			p.mem = append(p.mem, make([]float32, sizes[k])...)
+		}
+	}
+	for k, n := range sizes {
+		row := make([]int32, rowInts)
+		for j, off := range p.at[k] {
+			row[2*j], row[2*j+1] = int32(uint32(off)), int32(uint64(off)>>32)
+		}
+		row[2*buffers] = int32(n)
+		p.table = append(p.table, row...)
+	}
+	return p
+}
+
+// buf is tensor k's buffer j.
+func (p *packed) buf(k, j int) []float32 { return p.mem[p.at[k][j] : p.at[k][j]+p.sizes[k]] }
+
+// The multi-tensor SGD against the CPU backend's per tensor: three steps, three tensors of odd sizes.
 func TestSGD(t *testing.T) {
 	c := newChecker(t)
 	rng := newRand()
-	const n = 1000
+	sizes := []int{1000, 7, 300}
 	for _, s := range []struct{ momentum, wd float32 }{{0, 0}, {0, 1e-4}, {0.9, 0}, {0.9, 5e-4}} {
-		p := uniform(rng, n, -1, 1)
-		hp, hv := hostBuf(p), hostBuf(make([]float32, n))
-		var v any = null{} // no buffer without momentum
-		if s.momentum != 0 {
-			v = garbage(n) // the first step overwrites it
+		pk := pack(sizes, 3, 8) // p, g, v
+		var hp, hv []backend.Buffer
+		for k := range sizes {
+			copy(pk.buf(k, 0), uniform(rng, sizes[k], -1, 1))
+			copy(pk.buf(k, 2), garbage(sizes[k])) // the first step overwrites v (or never reads it)
+			hp, hv = append(hp, hostBuf(pk.buf(k, 0))), append(hv, hostBuf(make([]float32, sizes[k])))
 		}
 		for step := range 3 {
-			g := uniform(rng, n, -1, 1)
 			first := step == 0
-			if err := host.SGD(hp, hostBuf(g), hv, ops.SGDStep{LR: 0.01, Momentum: s.momentum, WeightDecay: s.wd, First: first}); err != nil {
-				t.Fatal(err)
+			for k := range sizes {
+				g := uniform(rng, sizes[k], -1, 1)
+				copy(pk.buf(k, 1), g)
+				if err := host.SGD(hp[k], hostBuf(g), hv[k], ops.SGDStep{LR: 0.01, Momentum: s.momentum, WeightDecay: s.wd, First: first}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			firstFlag := 0
 			if first {
 				firstFlag = 1
 			}
-			gridStride(t, "sgd_step", n, p, g, v, n, float32(0.01), s.momentum, s.wd, firstFlag)
-			what := fmt.Sprintf("momentum %g, weight decay %g, step %d", s.momentum, s.wd, step+1)
-			c.floats("sgd_step", what+" p", p, floatsOf(hp), rel)
-			if vv, ok := v.([]float32); ok {
-				c.floats("sgd_step", what+" v", vv, floatsOf(hv), rel)
+			gridStride(t, "sgd_steps", slices.Max(sizes), pk.mem, pk.table, len(sizes), float32(0.01), s.momentum, s.wd, firstFlag)
+			for k := range sizes {
+				what := fmt.Sprintf("momentum %g, weight decay %g, step %d, tensor %d ", s.momentum, s.wd, step+1, k)
+				c.floats("sgd_steps", what+"p", pk.buf(k, 0), floatsOf(hp[k]), rel)
+				if s.momentum != 0 {
+					c.floats("sgd_steps", what+"v", pk.buf(k, 2), floatsOf(hv[k]), rel)
+				}
 			}
 		}
 	}
 }
 
+// The multi-tensor Adam against the CPU backend's per tensor.
 func TestAdam(t *testing.T) {
 	c := newChecker(t)
 	rng := newRand()
-	const n = 1000
+	sizes := []int{1000, 7, 300}
 	const lr, beta1, beta2, eps = 1e-3, 0.9, 0.999, 1e-8
 	for _, wd := range []float32{0, 0.01} {
-		p := uniform(rng, n, -1, 1)
-		m, v := make([]float32, n), make([]float32, n)
-		hp, hm, hv := hostBuf(p), hostBuf(m), hostBuf(v)
+		pk := pack(sizes, 4, 10) // p, g, m, v
+		var hp, hm, hv []backend.Buffer
+		for k := range sizes {
+			copy(pk.buf(k, 0), uniform(rng, sizes[k], -1, 1))
+			hp = append(hp, hostBuf(pk.buf(k, 0)))
+			hm, hv = append(hm, hostBuf(make([]float32, sizes[k]))), append(hv, hostBuf(make([]float32, sizes[k])))
+		}
 		for step := 1; step <= 3; step++ {
-			g := uniform(rng, n, -1, 1)
 			// The host's scalars, as optim.Adam works them out.
 			bc1, bc2 := 1-math.Pow(beta1, float64(step)), 1-math.Pow(beta2, float64(step))
 			s := ops.AdamStep{Beta1: beta1, OneMinusBeta1: float32(1 - beta1), Beta2: beta2, OneMinusBeta2: float32(1 - beta2),
 				NegStepSize: float32(-(lr / bc1)), BiasCorrection2Sqrt: float32(math.Sqrt(bc2)), Eps: eps, WeightDecay: wd}
-			if err := host.Adam(hp, hostBuf(g), hm, hv, s); err != nil {
-				t.Fatal(err)
+			for k := range sizes {
+				g := uniform(rng, sizes[k], -1, 1)
+				copy(pk.buf(k, 1), g)
+				if err := host.Adam(hp[k], hostBuf(g), hm[k], hv[k], s); err != nil {
+					t.Fatal(err)
+				}
 			}
-			gridStride(t, "adam_step", n, p, g, m, v, n, s.Beta1, s.OneMinusBeta1, s.Beta2, s.OneMinusBeta2,
+			gridStride(t, "adam_steps", slices.Max(sizes), pk.mem, pk.table, len(sizes), s.Beta1, s.OneMinusBeta1, s.Beta2, s.OneMinusBeta2,
 				s.NegStepSize, s.BiasCorrection2Sqrt, s.Eps, s.WeightDecay)
-			what := fmt.Sprintf("weight decay %g, step %d ", wd, step)
-			c.floats("adam_step", what+"p", p, floatsOf(hp), rel)
-			c.floats("adam_step", what+"m", m, floatsOf(hm), rel)
-			c.floats("adam_step", what+"v", v, floatsOf(hv), rel)
+			for k := range sizes {
+				what := fmt.Sprintf("weight decay %g, step %d, tensor %d ", wd, step, k)
+				c.floats("adam_steps", what+"p", pk.buf(k, 0), floatsOf(hp[k]), rel)
+				c.floats("adam_steps", what+"m", pk.buf(k, 2), floatsOf(hm[k]), rel)
+				c.floats("adam_steps", what+"v", pk.buf(k, 3), floatsOf(hv[k]), rel)
+			}
 		}
 	}
 }

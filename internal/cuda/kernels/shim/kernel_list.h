@@ -30,5 +30,5 @@
     X(bn_grad_partials, true)       \
     X(bn_grad_sums, false)          \
     X(bn_grad_input, false)         \
-    X(sgd_step, false)              \
-    X(adam_step, false)
+    X(sgd_steps, false)              \
+    X(adam_steps, false)
