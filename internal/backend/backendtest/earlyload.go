@@ -23,14 +23,7 @@ func EarlyLoad(t *testing.T, b backend.Backend) {
 	var x [2][]float32
 	var y [2][]uint8
 	for i := range x {
-		x[i] = make([]float32, batch*28*28)
-		for j := range x[i] {
-			x[i][j] = float32(rng.NormFloat64())
-		}
-		y[i] = make([]uint8, batch)
-		for j := range y[i] {
-			y[i][j] = uint8(rng.IntN(10))
-		}
+		x[i], y[i] = randomBatch(rng, batch, 28*28, 10)
 	}
 	opts := graph.NetOptions{Training: true, Loss: graph.NLL, Gradients: true}
 	for _, name := range []string{"mlp", "cnn"} {

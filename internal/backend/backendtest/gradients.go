@@ -51,15 +51,7 @@ func Gradients(t *testing.T, b backend.Backend) {
 
 func checkGradients(t *testing.T, b backend.Backend, model graph.Layer, loss graph.LossKind, shape []int, classes int) {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(7, 7))
-	x := make([]float32, shape[0]*shape[1]*shape[2]*shape[3])
-	for i := range x {
-		x[i] = float32(rng.NormFloat64())
-	}
-	y := make([]uint8, shape[0])
-	for i := range y {
-		y[i] = uint8(rng.IntN(classes))
-	}
+	x, y := randomBatch(rand.New(rand.NewPCG(7, 7)), shape[0], shape[1]*shape[2]*shape[3], classes)
 	dev := must[*vm.Device](t)(vm.NewDevice(b, model.Params()))
 	train := program(t, dev, model, shape, graph.NetOptions{Training: true, Loss: loss, Gradients: true, InputGrad: true})
 	probe := program(t, dev, model, shape, graph.NetOptions{Training: true, Loss: loss})

@@ -24,15 +24,7 @@ func Memory(t *testing.T, b backend.Backend) {
 		}
 		return m
 	}
-	rng := rand.New(rand.NewPCG(1, 1))
-	x := make([]float32, 16*3*32*32)
-	for i := range x {
-		x[i] = float32(rng.NormFloat64())
-	}
-	y := make([]uint8, 16)
-	for i := range y {
-		y[i] = uint8(rng.IntN(10))
-	}
+	x, y := randomBatch(rand.New(rand.NewPCG(1, 1)), 16, 3*32*32, 10)
 	opts := graph.NetOptions{Training: true, Loss: graph.CrossEntropy, Gradients: true}
 	// Two steps on one program, and the second step on a program compiled
 	// afresh from the weights after the first: the losses must agree bit for

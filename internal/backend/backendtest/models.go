@@ -3,6 +3,7 @@ package backendtest
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,6 +29,20 @@ func program(t *testing.T, dev *vm.Device, model graph.Layer, shape []int, opt g
 		t.Fatal(err)
 	}
 	return p
+}
+
+// randomBatch is n images of size standard normal values and their labels,
+// uniform over classes.
+func randomBatch(rng *rand.Rand, n, size, classes int) ([]float32, []uint8) {
+	x := make([]float32, n*size)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	y := make([]uint8, n)
+	for i := range y {
+		y[i] = uint8(rng.IntN(classes))
+	}
+	return x, y
 }
 
 func must[T any](t *testing.T) func(T, error) T {
