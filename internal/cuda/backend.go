@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"unsafe"
 
 	"github.com/cnntrain/cnntrain/internal/backend"
@@ -47,12 +48,14 @@ type Backend struct {
 	convs      map[convGeometry]*cudnnConv
 	status     *Buffer // one int32 a loss kernel sets when a target is not a class
 	// table is the optimizer update's table of tensors (updateTable), grown
-	// as needed; tableRows is its host side, reused.
-	table     *Buffer
-	tableRows []int32
-	armed     bool // a loss kernel ran since the status was last read
-	args      launchArgs
-	opts      Options
+	// as needed; tableRows is its host side, reused, and tableOnDevice what
+	// the device table holds, so that an unchanged table is not sent again.
+	table         *Buffer
+	tableRows     []int32
+	tableOnDevice []int32
+	armed         bool // a loss kernel ran since the status was last read
+	args          launchArgs
+	opts          Options
 	// recording is set while a graph is captured: nothing may wait for the
 	// GPU or copy from the host then.
 	recording bool
@@ -525,8 +528,9 @@ func (b *Backend) AdamGroup(p, g, m, v []backend.Buffer, s ops.AdamStep) error {
 // the parameters p and their other buffers, rowInts ints a row, uploads it
 // and returns the base address, the table's and the largest parameter's
 // length. A nil list of buffers (SGD's velocity without momentum) points at
-// p. The upload is stream-ordered after the previous update's kernel, so one
-// device table serves every step.
+// p. The table is uploaded only when it changed (a step's tensors are the
+// same as the last step's); the upload is stream-ordered after the previous
+// update's kernel, so one device table serves every step.
 func (b *Backend) updateTable(rowInts int, p []backend.Buffer, others ...[]backend.Buffer) (base, table arg, n int, err error) {
 	if len(p) == 0 {
 		return 0, 0, 0, nil
@@ -561,6 +565,10 @@ func (b *Backend) updateTable(rowInts int, p []backend.Buffer, others ...[]backe
 		n = max(n, dev(w).n)
 	}
 	b.tableRows = rows
+	if slices.Equal(rows, b.tableOnDevice) {
+		return base, ptr(b.table), n, nil
+	}
+	b.tableOnDevice = b.tableOnDevice[:0] // until the upload below succeeds
 	if b.table == nil || b.table.n < len(rows) {
 		if b.table != nil {
 			if err := b.Free(b.table); err != nil {
@@ -578,5 +586,6 @@ func (b *Backend) updateTable(rowInts int, p []backend.Buffer, others ...[]backe
 	if err := b.Upload(b.Slice(b.table, 0, len(rows)), bits); err != nil {
 		return 0, 0, 0, err
 	}
+	b.tableOnDevice = append(b.tableOnDevice[:0], rows...)
 	return base, ptr(b.table), n, nil
 }

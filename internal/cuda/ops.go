@@ -104,6 +104,29 @@ func (l *linear) Backward(wrt int, a backend.Args) error {
 	return l.b.launchN("sum_rows", l.nOut, ptr(a.DOut), ptr(a.DIn), i32(l.n), i32(l.nOut))
 }
 
+// sliceValues is about how many of a channel's values one block of a
+// per-slice kernel sums (kernels/README.md).
+const sliceValues = 8192
+
+// splitsFor is how many slices a channel of m values is cut into.
+func splitsFor(m int) int { return min(64, max(1, (m+sliceValues-1)/sliceValues)) }
+
+// channelSums is a convolution's bias gradient: dy (n, c, px) summed per
+// channel, slice by slice into the workspace as a (splits, c) matrix, then
+// its rows added in order (sum_rows, as a Linear's bias gradient).
+type channelSums struct{ n, c, px, splits int }
+
+func newChannelSums(n, c, px int) channelSums { return channelSums{n, c, px, splitsFor(n * px)} }
+
+func (s channelSums) workspace() int { return s.c * s.splits }
+
+func (s channelSums) run(b *Backend, dy, db, ws arg) error {
+	if err := b.launchBlocks("channel_partials", min(s.c*s.splits, maxGrid), dy, ws, i32(s.n), i32(s.c), i32(s.px), i32(s.splits)); err != nil {
+		return err
+	}
+	return b.launchN("sum_rows", s.c, ws, db, i32(s.splits), i32(s.c))
+}
+
 // conv2d is im2col and a cuBLAS product per chunk of images, as on the CPU
 // but with chunks of up to colBudget unfolded values: the convolution
 // without cuDNN, or where cuDNN offers no algorithm the math mode accepts.
@@ -313,29 +336,6 @@ func (k *batchNorm) scratch(ws backend.Buffer) (partials, stats arg) {
 }
 
 func (k *batchNorm) workItems() int { return min(k.c*k.splits, maxGrid) }
-
-// sliceValues is about how many of a channel's values one block of a
-// per-slice kernel sums (kernels/README.md).
-const sliceValues = 8192
-
-// splitsFor is how many slices a channel of m values is cut into.
-func splitsFor(m int) int { return min(64, max(1, (m+sliceValues-1)/sliceValues)) }
-
-// channelSums is a convolution's bias gradient: dy (n, c, px) summed per
-// channel, slice by slice into the workspace as a (splits, c) matrix, then
-// its rows added in order (sum_rows, as a Linear's bias gradient).
-type channelSums struct{ n, c, px, splits int }
-
-func newChannelSums(n, c, px int) channelSums { return channelSums{n, c, px, splitsFor(n * px)} }
-
-func (s channelSums) workspace() int { return s.c * s.splits }
-
-func (s channelSums) run(b *Backend, dy, db, ws arg) error {
-	if err := b.launchBlocks("channel_partials", min(s.c*s.splits, maxGrid), dy, ws, i32(s.n), i32(s.c), i32(s.px), i32(s.splits)); err != nil {
-		return err
-	}
-	return b.launchN("sum_rows", s.c, ws, db, i32(s.splits), i32(s.c))
-}
 
 func (k *batchNorm) Forward(a backend.Args) error {
 	partials, stats := k.scratch(a.Workspace)
