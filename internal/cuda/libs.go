@@ -91,11 +91,18 @@ func ldconfigDirs() []string {
 }
 
 // wheelDirs are the nvidia/*/lib folders of Python site-packages: PyTorch's
-// pip wheels install CUDA's libraries there, not system-wide.
+// pip wheels install CUDA's libraries there, not system-wide. Besides an
+// active virtual environment and the usual prefixes, the prefix of each
+// python3 on PATH counts, so a venv that holds PyTorch is found without
+// being activated (e.g. /opt/torch/.venv/bin/python3 on PATH).
 func wheelDirs() []string {
 	var roots []string
+	prefixes := pythonPrefixes()
 	if v := os.Getenv("VIRTUAL_ENV"); v != "" {
-		roots = append(roots, filepath.Join(v, "lib", "python3*", "site-packages"))
+		prefixes = append([]string{v}, prefixes...)
+	}
+	for _, p := range prefixes {
+		roots = append(roots, filepath.Join(p, "lib", "python3*", "site-packages"))
 	}
 	if home, err := os.UserHomeDir(); err == nil {
 		roots = append(roots, filepath.Join(home, ".local", "lib", "python3*", "site-packages"))
@@ -107,9 +114,38 @@ func wheelDirs() []string {
 	var out []string
 	for _, r := range roots {
 		matches, _ := filepath.Glob(filepath.Join(r, "nvidia", "*", "lib"))
-		out = append(out, matches...)
+		for _, m := range matches {
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
 	}
-	slices.Sort(out)
+	return out
+}
+
+// pythonPrefixes are the installation prefixes of the python3 and python
+// programs on PATH: the folder above bin/, both as found (a venv's bin/python3
+// is a link into the system's Python, and the venv is what holds the wheels)
+// and with links resolved.
+func pythonPrefixes() []string {
+	var out []string
+	add := func(bin string) {
+		if p := filepath.Dir(filepath.Dir(bin)); p != "/" && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		for _, name := range []string{"python3", "python"} {
+			bin := filepath.Join(dir, name)
+			if fi, err := os.Stat(bin); err != nil || fi.IsDir() {
+				continue
+			}
+			add(bin)
+			if real, err := filepath.EvalSymlinks(bin); err == nil {
+				add(real)
+			}
+		}
+	}
 	return out
 }
 

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -111,5 +112,34 @@ func TestKernelDriverVersion(t *testing.T) {
 	}
 	if v := kernelDriverVersion(filepath.Join(dir, "absent")); v != "" {
 		t.Errorf("version %q without the file", v)
+	}
+}
+
+// A PyTorch venv whose python3 is on PATH but which is not activated (as on
+// machines where PATH starts with /opt/torch/.venv/bin) is searched for
+// NVIDIA's wheel libraries, before the system-wide Python folders.
+func TestWheelFoldersOfThePythonOnPath(t *testing.T) {
+	venv := t.TempDir()
+	lib := filepath.Join(venv, "lib", "python3.12", "site-packages", "nvidia", "cu13", "lib")
+	if err := os.MkdirAll(lib, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(venv, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A venv's python3 is a link to the system's interpreter.
+	system, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh to link to")
+	}
+	if err := os.Symlink(system, filepath.Join(bin, "python3")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VIRTUAL_ENV", "")
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	dirs := Search{}.dirs()
+	if !slices.Contains(dirs, lib) {
+		t.Fatalf("%s is not searched; searched %v", lib, dirs)
 	}
 }
