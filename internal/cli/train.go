@@ -150,6 +150,13 @@ func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
 	}
 	fmt.Fprintf(progress, "Trained %d images in %.1f s (%.0f images/s). Saved to %s\n",
 		res.Throughput.Images, res.Throughput.Duration.Seconds(), res.Throughput.ImagesPerSecond(), folder.Dir)
+	if g, ok := p.Device.Backend().(interface{ BatchUploads() string }); ok {
+		// A GPU that could not stage batches from pinned memory trained
+		// correctly but slower: say so rather than leave the speed unexplained.
+		if how := g.BatchUploads(); strings.Contains(how, "pageable") {
+			fmt.Fprintf(s.Err, "note: batches went to the GPU %s\n", how)
+		}
+	}
 	if opts.JSON {
 		// What was saved, read back: the same checkpoint.json, with its path.
 		info, _, err := checkpoint.LoadRunInfo(folder.Dir)

@@ -39,6 +39,7 @@ type Backend struct {
 	// copyStream brings staged batches in while stream computes (Stage).
 	copyStream uintptr
 	lanes      map[uint64]*lane // by input buffer address
+	pageable   string           // why Stage uploads from pageable memory; "" while pinned memory serves
 	module     uintptr
 	fns        map[string]uintptr
 	blas       uintptr

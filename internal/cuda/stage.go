@@ -45,9 +45,19 @@ func (b *Backend) Stage(dst backend.Buffer, src []float32) error {
 	if len(src) == 0 {
 		return nil
 	}
+	if b.pageable != "" {
+		return b.Upload(dst, src)
+	}
 	l, err := b.laneFor(d)
 	if err != nil {
-		return err
+		// Pinned memory or a staging buffer can be refused (a sandbox's
+		// limits, a card nearly full): the batch then goes the plain way,
+		// slower but the same, and BatchUploads says why.
+		if ferr := b.freeLane(d.ptr); ferr != nil {
+			return errors.Join(err, ferr)
+		}
+		b.pageable = err.Error()
+		return b.Upload(dst, src)
 	}
 	s := &l.slots[l.next]
 	l.next = 1 - l.next
@@ -91,6 +101,15 @@ func (b *Backend) Stage(dst backend.Buffer, src []float32) error {
 	return nil
 }
 
+// BatchUploads says how staged batches reach the GPU: from pinned memory on
+// a copy stream, or, where that was refused, from pageable memory and why.
+func (b *Backend) BatchUploads() string {
+	if b.pageable != "" {
+		return "from pageable memory (" + b.pageable + ")"
+	}
+	return "from pinned memory on a copy stream"
+}
+
 // laneFor returns dst's lane, made on its first batch (with the copy
 // stream, on the first lane).
 func (b *Backend) laneFor(dst *Buffer) (*lane, error) {
@@ -115,7 +134,7 @@ func (b *Backend) laneFor(dst *Buffer) (*lane, error) {
 	b.lanes[dst.ptr] = l // freeLane releases what was made if a step below fails
 	for i := range l.slots {
 		s := &l.slots[i]
-		if err := drv.check(fmt.Sprintf("cuMemHostAlloc of %.1f MB", float64(dst.n)*4/(1<<20)), drv.cuMemHostAlloc(&s.host, uint64(dst.n)*4, 0)); err != nil {
+		if err := drv.check(fmt.Sprintf("cuMemHostAlloc of %d bytes", dst.n*4), drv.cuMemHostAlloc(&s.host, uint64(dst.n)*4, 0)); err != nil {
 			return nil, err
 		}
 		buf, err := b.Alloc(dst.n)

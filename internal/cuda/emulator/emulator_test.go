@@ -239,11 +239,37 @@ func TestTrainingStepsReplayOneGraph(t *testing.T) {
 // Staged batches arrive in order: each of five batches staged into one
 // buffer, the host's copy changed at once, is what the kernel launched after
 // it reads, although two staging slots alternate and the emulator runs the
-// copy stream only when something waits for it.
+// copy stream only when something waits for it. Where pinned memory is
+// refused, the batches go from pageable memory instead, as correctly, and
+// the backend says why.
 func TestStagedUploadsArriveInOrder(t *testing.T) {
 	needEmulator(t)
-	b := open(t, cuda.Options{})
-	defer b.Close()
+	var refusePinned func(int32)
+	emulatorFunc(t, &refusePinned, "cnntrain_emulator_refuse_pinned")
+	for _, refused := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pinned refused=%v", refused), func(t *testing.T) {
+			if refused {
+				refusePinned(1)
+				defer refusePinned(0)
+			}
+			b := open(t, cuda.Options{})
+			defer b.Close()
+			stageBatchesInOrder(t, b)
+			how := b.(*cuda.Backend).BatchUploads()
+			if want := "pinned memory"; refused {
+				want = "pageable memory (cuMemHostAlloc"
+				if !strings.Contains(how, want) || !strings.Contains(how, "CUDA_ERROR_OUT_OF_MEMORY") {
+					t.Errorf("BatchUploads() = %q, want it to say %q and why", how, want)
+				}
+			} else if !strings.HasPrefix(how, "from "+want) {
+				t.Errorf("BatchUploads() = %q, want it to start %q", how, "from "+want)
+			}
+		})
+	}
+}
+
+func stageBatchesInOrder(t *testing.T, b backend.Backend) {
+	t.Helper()
 	const n = 1000
 	x, err := b.Alloc(n)
 	if err != nil {

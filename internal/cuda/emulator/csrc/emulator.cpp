@@ -452,12 +452,18 @@ CUresult cuMemFree_v2(CUdeviceptr p)
     return SUCCESS;
 }
 
+// refuse_pinned makes cuMemHostAlloc fail, as a sandbox's limits can
+// (cnntrain_emulator_refuse_pinned).
+static bool refuse_pinned = false;
+
 CUresult cuMemHostAlloc(void** p, size_t bytes, unsigned int flags)
 {
     LOCKED;
     NEED_CTX;
     if (bytes == 0 || flags > 0xf)
         return INVALID_VALUE;
+    if (refuse_pinned)
+        return OUT_OF_MEMORY;
     *p = allocate(bytes, true);
     return *p ? SUCCESS : OUT_OF_MEMORY;
 }
@@ -859,6 +865,14 @@ CUresult cuLaunchKernel(void* fn, unsigned gx, unsigned gy, unsigned gz, unsigne
     enqueue(s, k->name, k->bind(dim3(gx), dim3(bx), params));
     launches++;
     return SUCCESS;
+}
+
+// cnntrain_emulator_refuse_pinned makes later pinned allocations fail (refuse
+// != 0) or succeed again (not a CUDA function: for the tests).
+void cnntrain_emulator_refuse_pinned(int refuse)
+{
+    LOCKED;
+    refuse_pinned = refuse != 0;
 }
 
 // cnntrain_emulator_counters reports the counters (not a CUDA function: for the tests).
