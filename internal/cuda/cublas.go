@@ -30,8 +30,11 @@ const (
 	opT = 1
 )
 
+// cublasNames are the cuBLAS sonames that work, newest first.
+var cublasNames = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so"}
+
 func loadCuBLAS(s Search) (*cublas, error) {
-	c := &cublas{lib: s.open("libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so")}
+	c := &cublas{lib: s.open(cublasNames...)}
 	if c.lib.Missing != "" {
 		return c, fmt.Errorf("no cuBLAS: %s", c.lib.Missing)
 	}

@@ -85,6 +85,8 @@ func probeWith(l *libs, s Search) Report {
 	}
 	if l.blas != nil {
 		r.Libraries = append(r.Libraries, l.blas.lib)
+	} else { // the driver did not start, so cuBLAS was not loaded: say whether it is there
+		r.Libraries = append(r.Libraries, s.open(cublasNames...))
 	}
 	var dnn Library
 	switch {

@@ -32,6 +32,19 @@ func TestProbeWithoutDriverSaysWhere(t *testing.T) {
 	if r.Usable() || !strings.Contains(r.Reason, "libcuda.so.1") || !strings.Contains(r.Reason, "CNNTRAIN_CUDA_LIBS") {
 		t.Errorf("reason %q: want it to name libcuda.so.1 and CNNTRAIN_CUDA_LIBS", r.Reason)
 	}
+	// Each of the three libraries is still reported, the ones the driver's
+	// absence kept from being loaded too, so `devices` answers "is cuBLAS
+	// there?" on a machine still missing its driver.
+	var names []string
+	for _, lib := range r.Libraries {
+		if lib.Missing == "" {
+			t.Errorf("%s: found in an empty folder?", lib.Name)
+		}
+		names = append(names, lib.Name)
+	}
+	if want := []string{"libcuda.so.1", "libcublas.so.13", "libcudnn.so.9"}; !slices.Equal(names, want) {
+		t.Errorf("libraries reported: %v, want %v", names, want)
+	}
 }
 
 func TestProbeWithDriverThatDoesNotStart(t *testing.T) {
