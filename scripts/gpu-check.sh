@@ -145,4 +145,10 @@ for tf32, ours, theirs, note in (("false", "vgg16-false", "vgg16", ""), ("false"
             flags = ""
         used = f" ({flags})" if flags and c else ""
         print(f"| {theirs} | {'TF32' if tf32 == 'true' else 'FP32'}{note}{used} | {f(ci, 0)} | {f(ti, 0)} | {ratio} | {f(ca, 2)} % | {f(ta, 2)} % |")
+# What a run did in a slower way than its device line says (train's "note:" lines), once each.
+import glob
+notes = sorted({line.strip() for log in glob.glob(f"{out}/cnntrain-*.log") for line in open(log, errors="replace")
+                if line.startswith("note:")})
+for line in notes:
+    print(line)
 PY

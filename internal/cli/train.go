@@ -150,11 +150,11 @@ func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
 	}
 	fmt.Fprintf(progress, "Trained %d images in %.1f s (%.0f images/s). Saved to %s\n",
 		res.Throughput.Images, res.Throughput.Duration.Seconds(), res.Throughput.ImagesPerSecond(), folder.Dir)
-	if g, ok := p.Device.Backend().(interface{ BatchUploads() string }); ok {
-		// A GPU that could not stage batches from pinned memory trained
-		// correctly but slower: say so rather than leave the speed unexplained.
-		if how := g.BatchUploads(); strings.Contains(how, "pageable") {
-			fmt.Fprintf(s.Err, "note: batches went to the GPU %s\n", how)
+	if g, ok := p.Device.Backend().(interface{ Notes() []string }); ok {
+		// A GPU that took a slower way somewhere trained correctly but
+		// slower: say so rather than leave the speed unexplained.
+		for _, note := range g.Notes() {
+			fmt.Fprintf(s.Err, "note: %s\n", note)
 		}
 	}
 	if opts.JSON {

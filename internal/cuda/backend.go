@@ -1,11 +1,13 @@
 package cuda
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
 	"runtime"
 	"slices"
+	"strings"
 	"unsafe"
 
 	"github.com/cnntrain/cnntrain/internal/backend"
@@ -46,8 +48,11 @@ type Backend struct {
 	blasWS     *Buffer // cuBLAS's workspace, set once so a graph capture allocates nothing
 	dnn        uintptr // cuDNN's handle; 0 without cuDNN
 	dnnWhy     string  // why convolutions do not use cuDNN
-	convs      map[convGeometry]*cudnnConv
-	status     *Buffer // one int32 a loss kernel sets when a target is not a class
+	// im2colConvs are the geometries cuDNN could not take, with why: they
+	// run as im2col and cuBLAS products (cudnnConvFor).
+	im2colConvs map[convGeometry]string
+	convs       map[convGeometry]*cudnnConv
+	status      *Buffer // one int32 a loss kernel sets when a target is not a class
 	// table is the optimizer update's table of tensors (updateTable), grown
 	// as needed; tableRows is its host side, reused, and tableOnDevice what
 	// the device table holds, so that an unchanged table is not sent again.
@@ -95,6 +100,35 @@ func (b *Backend) noRecording(what string) error {
 	return nil
 }
 
+// JIT options of cuModuleLoadDataEx (CUjit_option).
+const (
+	jitErrorLogBuffer     = 5 // CU_JIT_ERROR_LOG_BUFFER
+	jitErrorLogBufferSize = 6 // CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES
+)
+
+// loadModule has the driver compile ptx for the GPU; where it cannot, the
+// error carries the compiler's log, the only account of why.
+func loadModule(d *driver, ptx string) (uintptr, error) {
+	log := make([]byte, 16<<10)
+	options := [2]int32{jitErrorLogBuffer, jitErrorLogBufferSize}
+	// The size is passed as the value itself, not through a pointer.
+	values := [2]uintptr{uintptr(unsafe.Pointer(&log[0])), uintptr(len(log))}
+	var module uintptr
+	err := d.check("cuModuleLoadDataEx (JIT of the embedded PTX)", d.cuModuleLoadDataEx(&module, CString(ptx), 2, &options[0], &values[0]))
+	runtime.KeepAlive(log)
+	if err != nil {
+		n := bytes.IndexByte(log, 0)
+		if n < 0 {
+			n = len(log)
+		}
+		if msg := strings.TrimSpace(string(log[:n])); msg != "" {
+			err = fmt.Errorf("%w: %s", err, msg)
+		}
+		return 0, err
+	}
+	return module, nil
+}
+
 // Open starts GPU ordinal: its primary context, the kernels' module, a
 // cuBLAS handle.
 func Open(ordinal int, opts Options) (*Backend, error) {
@@ -124,7 +158,7 @@ func Open(ordinal int, opts Options) (*Backend, error) {
 	if err := d.check("cuDeviceGet", d.cuDeviceGet(&b.dev, int32(ordinal))); err != nil {
 		return nil, err
 	}
-	if err := d.check("cuDevicePrimaryCtxRetain", d.cuDevicePrimaryCtxRetain(&b.ctx, b.dev)); err != nil {
+	if b.ctx, err = l.primaryContext(b.dev); err != nil {
 		return nil, err
 	}
 	if err := b.enter(); err != nil {
@@ -134,7 +168,7 @@ func Open(ordinal int, opts Options) (*Backend, error) {
 	if err := d.check("cuStreamCreate", d.cuStreamCreate(&b.stream, streamNonBlocking)); err != nil {
 		return nil, err
 	}
-	if err := d.check("cuModuleLoadData (JIT of the embedded PTX)", d.cuModuleLoadData(&b.module, CString(kernels.PTX))); err != nil {
+	if b.module, err = loadModule(d, kernels.PTX); err != nil {
 		return nil, err
 	}
 	for _, name := range kernels.Names {
@@ -181,7 +215,7 @@ func Open(ordinal int, opts Options) (*Backend, error) {
 // found and is wanted; otherwise it notes why convolutions go without it.
 // The caller holds the context.
 func (b *Backend) openCuDNN() error {
-	b.convs = map[convGeometry]*cudnnConv{}
+	b.convs, b.im2colConvs = map[convGeometry]*cudnnConv{}, map[convGeometry]string{}
 	l := b.l
 	switch {
 	case b.opts.NoCuDNN:
@@ -205,6 +239,21 @@ func (b *Backend) Convolutions() string {
 		return "cuDNN " + b.l.dnn.lib.Version
 	}
 	return "im2col and cuBLAS (" + b.dnnWhy + ")"
+}
+
+// Notes are what ran in a slower way than the device line promised, each
+// with why: convolutions cuDNN could not take and batches that could not come
+// from pinned memory. A run reports them at its end.
+func (b *Backend) Notes() []string {
+	var notes []string
+	for g, why := range b.im2colConvs {
+		notes = append(notes, fmt.Sprintf("convolutions of %v ran as im2col and cuBLAS products: %s", g, why))
+	}
+	slices.Sort(notes)
+	if b.pageable != "" {
+		notes = append(notes, "batches went to the GPU "+b.BatchUploads())
+	}
+	return notes
 }
 
 // GPU describes the device.
@@ -307,7 +356,15 @@ func (b *Backend) Upload(dst backend.Buffer, src []float32) error {
 		return err
 	}
 	defer b.leave()
-	return b.l.drv.check("cuMemcpyHtoDAsync", b.l.drv.cuMemcpyHtoDAsync(d.ptr, unsafe.Pointer(&src[0]), uint64(len(src))*4, b.stream))
+	drv := b.l.drv
+	if err := drv.check("cuMemcpyHtoDAsync", drv.cuMemcpyHtoDAsync(d.ptr, unsafe.Pointer(&src[0]), uint64(len(src))*4, b.stream)); err != nil {
+		return err
+	}
+	// From pageable memory the driver "might be synchronous" (CUDA's API
+	// synchronization notes): only a wait makes src free for the caller to
+	// change. Uploads are parameters, optimizer state and tables, rare;
+	// batches come through Stage.
+	return drv.check("cuStreamSynchronize", drv.cuStreamSynchronize(b.stream))
 }
 
 // Download waits for the stream's work before src and copies it. After a
@@ -342,9 +399,15 @@ func (b *Backend) Download(dst []float32, src backend.Buffer) error {
 }
 
 // copyOut copies device memory to pageable host memory after the stream's
-// work; the driver returns once the copy is done.
+// work, and waits for it: CUDA no longer promises that an asynchronous copy
+// into pageable memory is done when the call returns. The copy is the
+// stream's last work, so the wait costs nothing more.
 func (b *Backend) copyOut(dst unsafe.Pointer, src, bytes uint64) error {
-	return b.l.drv.check("cuMemcpyDtoHAsync", b.l.drv.cuMemcpyDtoHAsync(dst, src, bytes, b.stream))
+	drv := b.l.drv
+	if err := drv.check("cuMemcpyDtoHAsync", drv.cuMemcpyDtoHAsync(dst, src, bytes, b.stream)); err != nil {
+		return err
+	}
+	return drv.check("cuStreamSynchronize", drv.cuStreamSynchronize(b.stream))
 }
 
 func (b *Backend) Fill(x backend.Buffer, v float32) error {
@@ -486,7 +549,7 @@ func (b *Backend) Close() error {
 			keep(b.l.drv.check("cuStreamDestroy", b.l.drv.cuStreamDestroy(s)))
 		}
 	}
-	keep(b.l.drv.check("cuDevicePrimaryCtxRelease", b.l.drv.cuDevicePrimaryCtxRelease(b.dev)))
+	// The primary context stays retained (libs.primaryContext).
 	return errors.Join(errs...)
 }
 

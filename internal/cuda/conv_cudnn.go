@@ -49,29 +49,40 @@ var (
 	zero float32 = 0
 )
 
+func (g convGeometry) String() string {
+	return fmt.Sprintf("%dx%dx%dx%d, %d filters of %dx%d, padding %d", g.n, g.cin, g.h, g.w, g.cout, g.k, g.k, g.p)
+}
+
 // cudnnConvFor returns the cuDNN convolution of geometry g, made on first
-// use. It returns nil without an error when cuDNN offers no algorithm the
-// backend's math mode accepts for one of the directions: that convolution
-// then runs as im2col and cuBLAS products.
-func (b *Backend) cudnnConvFor(g convGeometry) (*cudnnConv, error) {
+// use, or nil where cuDNN cannot take it: it offers no algorithm the
+// backend's math mode accepts for one of the directions, or it refuses the
+// geometry (an error while planning, e.g. CUDNN_STATUS_NOT_SUPPORTED, or a
+// sub-library that will not load). That convolution then runs as im2col and
+// cuBLAS products, and Notes says which and why.
+func (b *Backend) cudnnConvFor(g convGeometry) *cudnnConv {
 	if c, ok := b.convs[g]; ok {
-		return c, nil
+		return c
+	}
+	if _, refused := b.im2colConvs[g]; refused {
+		return nil
 	}
 	c := &cudnnConv{b: b, g: g}
-	ok, err := c.plan()
-	if err != nil || !ok {
-		c.destroy()
-		return nil, err
+	if err := c.plan(); err != nil {
+		if derr := c.destroy(); derr != nil {
+			err = errors.Join(err, derr)
+		}
+		b.im2colConvs[g] = err.Error()
+		return nil
 	}
 	b.convs[g] = c
-	return c, nil
+	return c
 }
 
 // plan makes the descriptors and picks an algorithm per direction.
-func (c *cudnnConv) plan() (bool, error) {
+func (c *cudnnConv) plan() error {
 	b, d, g := c.b, c.b.l.dnn, c.g
 	if err := b.enter(); err != nil {
-		return false, err
+		return err
 	}
 	defer b.leave()
 	ho, wo := g.out()
@@ -80,47 +91,46 @@ func (c *cudnnConv) plan() (bool, error) {
 		n, ch, h, w int
 	}{{&c.x, g.n, g.cin, g.h, g.w}, {&c.y, g.n, g.cout, ho, wo}} {
 		if err := d.check("cudnnCreateTensorDescriptor", d.createTensor(t.desc)); err != nil {
-			return false, err
+			return err
 		}
 		if err := d.check("cudnnSetTensor4dDescriptor", d.setTensor4d(*t.desc, cudnnNCHW, cudnnFloat, int32(t.n), int32(t.ch), int32(t.h), int32(t.w))); err != nil {
-			return false, err
+			return err
 		}
 	}
 	if err := d.check("cudnnCreateFilterDescriptor", d.createFilter(&c.w)); err != nil {
-		return false, err
+		return err
 	}
 	if err := d.check("cudnnSetFilter4dDescriptor", d.setFilter4d(c.w, cudnnFloat, cudnnNCHW, int32(g.cout), int32(g.cin), int32(g.k), int32(g.k))); err != nil {
-		return false, err
+		return err
 	}
 	for dir := range convDirections {
-		ok, err := c.pick(dir)
-		if err != nil || !ok {
-			return ok, err
+		if err := c.pick(dir); err != nil {
+			return err
 		}
 	}
-	return true, nil
+	return nil
 }
 
 // pick chooses direction dir's algorithm: the heuristics' first that
 // succeeds, fits cudnnWorkspaceLimit, is deterministic and, in strict FP32,
 // does not use tensor cores. With TF32 allowed the descriptor takes the chosen
 // algorithm's math type, as PyTorch does.
-func (c *cudnnConv) pick(dir int) (bool, error) {
+func (c *cudnnConv) pick(dir int) error {
 	d, h := c.b.l.dnn, c.b.dnn
 	desc := &c.conv[dir]
 	if err := d.check("cudnnCreateConvolutionDescriptor", d.createConv(desc)); err != nil {
-		return false, err
+		return err
 	}
 	p := int32(c.g.p)
 	if err := d.check("cudnnSetConvolution2dDescriptor", d.setConv2d(*desc, p, p, 1, 1, 1, 1, cudnnCrossCorrelation, cudnnFloat)); err != nil {
-		return false, err
+		return err
 	}
 	math := int32(cudnnFMAMath)
 	if c.b.opts.TF32 {
 		math = cudnnDefaultMath
 	}
 	if err := d.check("cudnnSetConvolutionMathType", d.setMathType(*desc, math)); err != nil {
-		return false, err
+		return err
 	}
 	var perf [cudnnAlgoCount]algoPerf
 	var n int32
@@ -134,17 +144,22 @@ func (c *cudnnConv) pick(dir int) (bool, error) {
 		status = d.backwardFilter(h, c.x, c.y, *desc, c.w, cudnnAlgoCount, &n, &perf[0])
 	}
 	if err := d.check("cudnnGetConvolution algorithms ("+convDirections[dir]+")", status); err != nil {
-		return false, err
+		return err
 	}
 	results := perf[:min(int(n), len(perf))]
 	chosen := chooseAlgo(results, c.b.opts.TF32)
 	if chosen < 0 {
-		return false, nil
+		strict := ""
+		if !c.b.opts.TF32 {
+			strict = ", without tensor cores in strict FP32"
+		}
+		return fmt.Errorf("none of the %d %s algorithms cuDNN offers will do (one that succeeds, within %d MiB of workspace%s)",
+			len(results), convDirections[dir], cudnnWorkspaceLimit>>20, strict)
 	}
 	r := results[chosen]
 	if c.b.opts.TF32 {
 		if err := d.check("cudnnSetConvolutionMathType", d.setMathType(*desc, r.mathType)); err != nil {
-			return false, err
+			return err
 		}
 	}
 	var bytes uint64
@@ -157,11 +172,11 @@ func (c *cudnnConv) pick(dir int) (bool, error) {
 		status = d.backwardFilterWS(h, c.x, c.y, *desc, c.w, r.algo, &bytes)
 	}
 	if err := d.check("cudnnGetConvolution workspace size ("+convDirections[dir]+")", status); err != nil {
-		return false, err
+		return err
 	}
 	c.algo[dir] = r.algo
 	c.wsBytes = max(c.wsBytes, bytes, r.memory)
-	return true, nil
+	return nil
 }
 
 // chooseAlgo returns the index of the heuristics' result to use, -1 if none

@@ -2,6 +2,8 @@ package cuda
 
 import (
 	"fmt"
+	"path/filepath"
+	"strings"
 )
 
 // cublas is the part of cuBLAS cnntrain uses: single-precision matrix
@@ -34,7 +36,12 @@ const (
 var cublasNames = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so"}
 
 func loadCuBLAS(s Search) (*cublas, error) {
-	c := &cublas{lib: s.open(cublasNames...)}
+	// libcublas needs libcublasLt of its own version, which the loader finds
+	// beside it only where the library says so (PyTorch's wheels do, a copy
+	// in a plain folder named by CNNTRAIN_CUDA_LIBS need not).
+	c := &cublas{lib: s.openWith(func(dir, name string) {
+		preload(filepath.Join(dir, strings.Replace(name, "libcublas", "libcublasLt", 1)))
+	}, cublasNames...)}
 	if c.lib.Missing != "" {
 		return c, fmt.Errorf("no cuBLAS: %s", c.lib.Missing)
 	}

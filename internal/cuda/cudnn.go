@@ -81,17 +81,51 @@ var cudnnSubLibraries = []string{
 	"libcudnn_heuristic.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9",
 }
 
+// preloadCuDNNDependencies loads the CUDA libraries cuDNN opens by bare
+// name when it needs them, libcublasLt (for the legacy convolution API) and
+// NVRTC (for runtime-compiled engines), of the CUDA major version cuDNN was
+// built for, from the search folders: in a PyTorch wheel install they sit in
+// another package's folder, where cuDNN's own dlopen would not look
+// (PyTorch preloads them for the same reason).
+func preloadCuDNNDependencies(s Search, lib Library) {
+	addr, err := purego.Dlsym(lib.handle, "cudnnGetCudartVersion")
+	if err != nil {
+		return
+	}
+	var cudartVersion func() uint64
+	purego.RegisterFunc(&cudartVersion, addr)
+	major := cudartVersion() / 1000
+	if major == 0 {
+		return
+	}
+	// One already loaded (libcublas brings its libcublasLt) is the one
+	// cuDNN's dlopen gets: a second copy from another folder would only
+	// duplicate it.
+	if lt := fmt.Sprintf("libcublasLt.so.%d", major); !alreadyLoaded(lt) {
+		s.open(lt)
+	}
+	nvrtc := fmt.Sprintf("libnvrtc.so.%d", major)
+	if alreadyLoaded(nvrtc) {
+		return
+	}
+	if lib := s.open(nvrtc); lib.Path != "" {
+		// NVRTC opens its builtins by name in turn.
+		builtins, _ := filepath.Glob(filepath.Join(filepath.Dir(lib.Path), fmt.Sprintf("libnvrtc-builtins.so.%d.*", major)))
+		for _, path := range builtins {
+			preload(path)
+		}
+	}
+}
+
 func loadCuDNN(s Search) (*cudnn, error) {
 	c := &cudnn{lib: s.open("libcudnn.so.9")}
 	if c.lib.Missing != "" {
 		return c, fmt.Errorf("no cuDNN: %s", c.lib.Missing)
 	}
+	preloadCuDNNDependencies(s, c.lib)
 	dir := filepath.Dir(c.lib.Path)
 	for _, name := range cudnnSubLibraries {
-		if path := filepath.Join(dir, name); fileExists(path) {
-			// A failure here shows up, with cuDNN's own reason, at the first call.
-			purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
-		}
+		preload(filepath.Join(dir, name))
 	}
 	err := bind(c.lib, map[string]any{
 		"cudnnGetVersion":                                &c.getVersion,

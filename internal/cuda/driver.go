@@ -13,29 +13,28 @@ type result int32
 type driver struct {
 	lib Library
 
-	cuInit                    func(flags uint32) result
-	cuDriverGetVersion        func(version *int32) result
-	cuGetErrorName            func(r result, name **byte) result
-	cuGetErrorString          func(r result, str **byte) result
-	cuDeviceGetCount          func(count *int32) result
-	cuDeviceGet               func(dev *int32, ordinal int32) result
-	cuDeviceGetName           func(name *byte, length int32, dev int32) result
-	cuDeviceTotalMem          func(bytes *uint64, dev int32) result
-	cuDeviceGetAttribute      func(value *int32, attr int32, dev int32) result
-	cuDevicePrimaryCtxRetain  func(ctx *uintptr, dev int32) result
-	cuDevicePrimaryCtxRelease func(dev int32) result
-	cuCtxSetCurrent           func(ctx uintptr) result
-	cuCtxSynchronize          func() result
-	cuMemAlloc                func(ptr *uint64, bytes uint64) result
-	cuMemFree                 func(ptr uint64) result
-	cuMemcpyHtoD              func(dst uint64, src unsafe.Pointer, bytes uint64) result
-	cuMemcpyDtoH              func(dst unsafe.Pointer, src uint64, bytes uint64) result
-	cuMemcpyDtoD              func(dst, src uint64, bytes uint64) result
-	cuMemsetD32               func(dst uint64, value uint32, n uint64) result
-	cuModuleLoadData          func(module *uintptr, image *byte) result
-	cuModuleUnload            func(module uintptr) result
-	cuModuleGetFunction       func(fn *uintptr, module uintptr, name *byte) result
-	cuLaunchKernel            func(fn uintptr, gx, gy, gz, bx, by, bz, shared uint32, stream uintptr, params *unsafe.Pointer, extra *unsafe.Pointer) result
+	cuInit                   func(flags uint32) result
+	cuDriverGetVersion       func(version *int32) result
+	cuGetErrorName           func(r result, name **byte) result
+	cuGetErrorString         func(r result, str **byte) result
+	cuDeviceGetCount         func(count *int32) result
+	cuDeviceGet              func(dev *int32, ordinal int32) result
+	cuDeviceGetName          func(name *byte, length int32, dev int32) result
+	cuDeviceTotalMem         func(bytes *uint64, dev int32) result
+	cuDeviceGetAttribute     func(value *int32, attr int32, dev int32) result
+	cuDevicePrimaryCtxRetain func(ctx *uintptr, dev int32) result
+	cuCtxSetCurrent          func(ctx uintptr) result
+	cuCtxSynchronize         func() result
+	cuMemAlloc               func(ptr *uint64, bytes uint64) result
+	cuMemFree                func(ptr uint64) result
+	cuMemcpyHtoD             func(dst uint64, src unsafe.Pointer, bytes uint64) result
+	cuMemcpyDtoH             func(dst unsafe.Pointer, src uint64, bytes uint64) result
+	cuMemcpyDtoD             func(dst, src uint64, bytes uint64) result
+	cuMemsetD32              func(dst uint64, value uint32, n uint64) result
+	cuModuleLoadDataEx       func(module *uintptr, image *byte, numOptions uint32, options *int32, values *uintptr) result
+	cuModuleUnload           func(module uintptr) result
+	cuModuleGetFunction      func(fn *uintptr, module uintptr, name *byte) result
+	cuLaunchKernel           func(fn uintptr, gx, gy, gz, bx, by, bz, shared uint32, stream uintptr, params *unsafe.Pointer, extra *unsafe.Pointer) result
 
 	cuStreamCreate              func(stream *uintptr, flags uint32) result
 	cuStreamDestroy             func(stream uintptr) result
@@ -79,49 +78,48 @@ func loadDriver(s Search) (*driver, error) {
 		return d, fmt.Errorf("no CUDA driver: %s", d.lib.Missing)
 	}
 	err := bind(d.lib, map[string]any{
-		"cuInit":                       &d.cuInit,
-		"cuDriverGetVersion":           &d.cuDriverGetVersion,
-		"cuGetErrorName":               &d.cuGetErrorName,
-		"cuGetErrorString":             &d.cuGetErrorString,
-		"cuDeviceGetCount":             &d.cuDeviceGetCount,
-		"cuDeviceGet":                  &d.cuDeviceGet,
-		"cuDeviceGetName":              &d.cuDeviceGetName,
-		"cuDeviceTotalMem_v2":          &d.cuDeviceTotalMem,
-		"cuDeviceGetAttribute":         &d.cuDeviceGetAttribute,
-		"cuDevicePrimaryCtxRetain":     &d.cuDevicePrimaryCtxRetain,
-		"cuDevicePrimaryCtxRelease_v2": &d.cuDevicePrimaryCtxRelease,
-		"cuCtxSetCurrent":              &d.cuCtxSetCurrent,
-		"cuCtxSynchronize":             &d.cuCtxSynchronize,
-		"cuMemAlloc_v2":                &d.cuMemAlloc,
-		"cuMemFree_v2":                 &d.cuMemFree,
-		"cuMemcpyHtoD_v2":              &d.cuMemcpyHtoD,
-		"cuMemcpyDtoH_v2":              &d.cuMemcpyDtoH,
-		"cuMemcpyDtoD_v2":              &d.cuMemcpyDtoD,
-		"cuMemsetD32_v2":               &d.cuMemsetD32,
-		"cuModuleLoadData":             &d.cuModuleLoadData,
-		"cuModuleUnload":               &d.cuModuleUnload,
-		"cuModuleGetFunction":          &d.cuModuleGetFunction,
-		"cuLaunchKernel":               &d.cuLaunchKernel,
-		"cuStreamCreate":               &d.cuStreamCreate,
-		"cuStreamDestroy_v2":           &d.cuStreamDestroy,
-		"cuStreamSynchronize":          &d.cuStreamSynchronize,
-		"cuMemcpyHtoDAsync_v2":         &d.cuMemcpyHtoDAsync,
-		"cuMemcpyDtoHAsync_v2":         &d.cuMemcpyDtoHAsync,
-		"cuMemsetD32Async":             &d.cuMemsetD32Async,
-		"cuStreamBeginCapture_v2":      &d.cuStreamBeginCapture,
-		"cuStreamEndCapture":           &d.cuStreamEndCapture,
-		"cuGraphInstantiateWithFlags":  &d.cuGraphInstantiateWithFlags,
-		"cuGraphLaunch":                &d.cuGraphLaunch,
-		"cuGraphExecDestroy":           &d.cuGraphExecDestroy,
-		"cuGraphDestroy":               &d.cuGraphDestroy,
-		"cuMemHostAlloc":               &d.cuMemHostAlloc,
-		"cuMemFreeHost":                &d.cuMemFreeHost,
-		"cuMemcpyDtoDAsync_v2":         &d.cuMemcpyDtoDAsync,
-		"cuEventCreate":                &d.cuEventCreate,
-		"cuEventDestroy_v2":            &d.cuEventDestroy,
-		"cuEventRecord":                &d.cuEventRecord,
-		"cuEventSynchronize":           &d.cuEventSynchronize,
-		"cuStreamWaitEvent":            &d.cuStreamWaitEvent,
+		"cuInit":                      &d.cuInit,
+		"cuDriverGetVersion":          &d.cuDriverGetVersion,
+		"cuGetErrorName":              &d.cuGetErrorName,
+		"cuGetErrorString":            &d.cuGetErrorString,
+		"cuDeviceGetCount":            &d.cuDeviceGetCount,
+		"cuDeviceGet":                 &d.cuDeviceGet,
+		"cuDeviceGetName":             &d.cuDeviceGetName,
+		"cuDeviceTotalMem_v2":         &d.cuDeviceTotalMem,
+		"cuDeviceGetAttribute":        &d.cuDeviceGetAttribute,
+		"cuDevicePrimaryCtxRetain":    &d.cuDevicePrimaryCtxRetain,
+		"cuCtxSetCurrent":             &d.cuCtxSetCurrent,
+		"cuCtxSynchronize":            &d.cuCtxSynchronize,
+		"cuMemAlloc_v2":               &d.cuMemAlloc,
+		"cuMemFree_v2":                &d.cuMemFree,
+		"cuMemcpyHtoD_v2":             &d.cuMemcpyHtoD,
+		"cuMemcpyDtoH_v2":             &d.cuMemcpyDtoH,
+		"cuMemcpyDtoD_v2":             &d.cuMemcpyDtoD,
+		"cuMemsetD32_v2":              &d.cuMemsetD32,
+		"cuModuleLoadDataEx":          &d.cuModuleLoadDataEx,
+		"cuModuleUnload":              &d.cuModuleUnload,
+		"cuModuleGetFunction":         &d.cuModuleGetFunction,
+		"cuLaunchKernel":              &d.cuLaunchKernel,
+		"cuStreamCreate":              &d.cuStreamCreate,
+		"cuStreamDestroy_v2":          &d.cuStreamDestroy,
+		"cuStreamSynchronize":         &d.cuStreamSynchronize,
+		"cuMemcpyHtoDAsync_v2":        &d.cuMemcpyHtoDAsync,
+		"cuMemcpyDtoHAsync_v2":        &d.cuMemcpyDtoHAsync,
+		"cuMemsetD32Async":            &d.cuMemsetD32Async,
+		"cuStreamBeginCapture_v2":     &d.cuStreamBeginCapture,
+		"cuStreamEndCapture":          &d.cuStreamEndCapture,
+		"cuGraphInstantiateWithFlags": &d.cuGraphInstantiateWithFlags,
+		"cuGraphLaunch":               &d.cuGraphLaunch,
+		"cuGraphExecDestroy":          &d.cuGraphExecDestroy,
+		"cuGraphDestroy":              &d.cuGraphDestroy,
+		"cuMemHostAlloc":              &d.cuMemHostAlloc,
+		"cuMemFreeHost":               &d.cuMemFreeHost,
+		"cuMemcpyDtoDAsync_v2":        &d.cuMemcpyDtoDAsync,
+		"cuEventCreate":               &d.cuEventCreate,
+		"cuEventDestroy_v2":           &d.cuEventDestroy,
+		"cuEventRecord":               &d.cuEventRecord,
+		"cuEventSynchronize":          &d.cuEventSynchronize,
+		"cuStreamWaitEvent":           &d.cuStreamWaitEvent,
 	})
 	if err != nil {
 		return d, fmt.Errorf("unusable CUDA driver: %w", err)

@@ -151,7 +151,12 @@ func pythonPrefixes() []string {
 
 // open loads the first of names found in the search folders, by absolute
 // path (never by bare name, so what is loaded is what is reported).
-func (s Search) open(names ...string) Library {
+func (s Search) open(names ...string) Library { return s.openWith(nil, names...) }
+
+// openWith is open, calling before(dir, name) ahead of each attempt to load
+// dir/name: a library's companions that the loader would not find in dir
+// can be loaded from there first.
+func (s Search) openWith(before func(dir, name string), names ...string) Library {
 	lib := Library{Name: names[0]}
 	var failures []string
 	for _, dir := range s.dirs() {
@@ -161,6 +166,9 @@ func (s Search) open(names ...string) Library {
 				continue
 			}
 			lib.Tried = append(lib.Tried, path)
+			if before != nil {
+				before(dir, name)
+			}
 			h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 			if err != nil {
 				failures = append(failures, fmt.Sprintf("%s: %v", path, err))
@@ -195,4 +203,27 @@ func bind(lib Library, fns map[string]any) error {
 		return fmt.Errorf("%s lacks %s", lib.Path, strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// rtldNoload is glibc's RTLD_NOLOAD: dlopen only finds a library already
+// loaded (purego does not name it).
+const rtldNoload = 0x4
+
+// alreadyLoaded tells whether a library of this soname is in the process.
+func alreadyLoaded(soname string) bool {
+	h, err := purego.Dlopen(soname, purego.RTLD_LAZY|rtldNoload)
+	if err != nil {
+		return false
+	}
+	purego.Dlclose(h) // NOLOAD took a reference
+	return true
+}
+
+// preload loads path, if it exists, for the libraries loaded after it that
+// need it; a failure is left to show, with the loader's reason, when the
+// library that needs it is loaded or first used.
+func preload(path string) {
+	if fileExists(path) {
+		purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	}
 }

@@ -34,11 +34,7 @@ func (b *Backend) Compile(op ops.Op, in []ops.Shape) (backend.Kernel, error) {
 	case ops.Conv2d:
 		if b.dnn != 0 {
 			x, w := in[0], in[1]
-			c, err := b.cudnnConvFor(convGeometry{n: x[0], cin: x[1], h: x[2], w: x[3], cout: w[0], k: op.KernelSize, p: op.Padding})
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", op, err)
-			}
-			if c != nil {
+			if c := b.cudnnConvFor(convGeometry{n: x[0], cin: x[1], h: x[2], w: x[3], cout: w[0], k: op.KernelSize, p: op.Padding}); c != nil {
 				return cudnnConvKernel{c}, nil
 			}
 		}

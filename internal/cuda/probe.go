@@ -43,6 +43,33 @@ type libs struct {
 	// convolutions run as im2col and cuBLAS products.
 	dnn    *cudnn
 	dnnErr error
+
+	// contexts are the primary contexts retained, by device, each once for
+	// the process (primaryContext).
+	contextsMu sync.Mutex
+	contexts   map[int32]uintptr
+}
+
+// primaryContext retains dev's primary context the first time and returns
+// it ever after. It is never released: the CUDA runtime inside cuBLAS and
+// cuDNN keeps state for that context, and a release that let its count
+// reach zero would destroy it under them between two backends (a test
+// binary opens dozens). PyTorch keeps it for the whole process too.
+func (l *libs) primaryContext(dev int32) (uintptr, error) {
+	l.contextsMu.Lock()
+	defer l.contextsMu.Unlock()
+	if ctx, ok := l.contexts[dev]; ok {
+		return ctx, nil
+	}
+	var ctx uintptr
+	if err := l.drv.check("cuDevicePrimaryCtxRetain", l.drv.cuDevicePrimaryCtxRetain(&ctx, dev)); err != nil {
+		return 0, err
+	}
+	if l.contexts == nil {
+		l.contexts = map[int32]uintptr{}
+	}
+	l.contexts[dev] = ctx
+	return ctx, nil
 }
 
 var (

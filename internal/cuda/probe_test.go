@@ -156,3 +156,24 @@ func TestWheelFoldersOfThePythonOnPath(t *testing.T) {
 		t.Fatalf("%s is not searched; searched %v", lib, dirs)
 	}
 }
+
+// PTX the driver cannot compile is reported with the JIT compiler's log
+// (cuModuleLoadDataEx's error log), the only account of why: the fake
+// driver refuses every image with a ptxas complaint.
+func TestPTXTheDriverRefusesIsReportedWithItsLog(t *testing.T) {
+	dir := t.TempDir()
+	fakeDriver(t, dir, 0)
+	d, err := loadDriver(Search{Dirs: []string{dir}, OnlyDirs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = loadModule(d, "// not PTX\n")
+	if err == nil {
+		t.Fatal("the fake driver's refusal was not reported")
+	}
+	for _, want := range []string{"cuModuleLoadDataEx", "Unsupported .version 9.9"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,21 +25,52 @@ import (
 // built is why the emulator could not be built, nil when it was.
 var built error
 
+// emulatorDir is the folder of the emulator's libraries.
+var emulatorDir string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "cnntrain-gpu-emulator-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	emulatorDir = dir
 	built = emulator.Build(dir)
 	if errors.Is(built, emulator.ErrNoCompiler) {
 		fmt.Fprintf(os.Stderr, "\n*** %v: the CUDA backend's Go code is NOT checked ***\n\n", built)
 	}
+	// Stand-ins for the libraries cuDNN opens by name, in a folder of their
+	// own, as in a PyTorch wheel install (TestCuDNNDependenciesArePreloaded).
+	deps := filepath.Join(dir, "deps")
+	if built == nil {
+		built = buildStandIns(deps, cudnnDependencies)
+	}
 	// Before the cuda package loads anything: the emulator comes first.
-	os.Setenv("CNNTRAIN_CUDA_LIBS", dir)
+	os.Setenv("CNNTRAIN_CUDA_LIBS", dir+string(os.PathListSeparator)+deps)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// cudnnDependencies are the libraries cuDNN 9 for CUDA 13 opens by name.
+var cudnnDependencies = []string{"libcublasLt.so.13", "libnvrtc.so.13", "libnvrtc-builtins.so.13.0"}
+
+// buildStandIns compiles an empty shared library for each soname into dir.
+func buildStandIns(dir string, sonames []string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	src := filepath.Join(dir, "standin.c")
+	if err := os.WriteFile(src, []byte("int cnntrain_standin;\n"), 0o644); err != nil {
+		return err
+	}
+	for _, name := range sonames {
+		out, err := exec.Command("gcc", "-shared", "-fPIC", "-Wl,-soname,"+name, "-o", filepath.Join(dir, name), src).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("gcc %s: %v\n%s", name, err, out)
+		}
+	}
+	return nil
 }
 
 func needEmulator(t *testing.T) {
@@ -71,7 +103,7 @@ func TestProbeFindsTheEmulatedGPU(t *testing.T) {
 	if len(r.GPUs) != 1 || !strings.Contains(r.GPUs[0].Name, "emulator") {
 		t.Fatalf("GPUs: %+v", r.GPUs)
 	}
-	dir := os.Getenv("CNNTRAIN_CUDA_LIBS")
+	dir := emulatorDir
 	if len(r.Libraries) != 3 {
 		t.Fatalf("libraries: %+v", r.Libraries)
 	}
@@ -118,6 +150,51 @@ func TestLayersWithTF32(t *testing.T) {
 	backendtest.LayerParity(t, b)
 }
 
+// The libraries cuDNN opens by bare name, which a wheel install keeps in
+// another package's folder than cuDNN's, are loaded from the search folders
+// before cuDNN needs them: libcublasLt and NVRTC of the CUDA version cuDNN
+// was built for (cudnnGetCudartVersion), and NVRTC's builtins beside it.
+func TestCuDNNDependenciesArePreloaded(t *testing.T) {
+	needEmulator(t)
+	if r := cuda.Probe(); !r.Usable() {
+		t.Fatal(r.Reason)
+	}
+	const rtldNoload = 0x4
+	for _, name := range cudnnDependencies {
+		h, err := purego.Dlopen(name, purego.RTLD_LAZY|rtldNoload)
+		if err != nil {
+			t.Errorf("%s is not loaded: %v", name, err)
+			continue
+		}
+		purego.Dlclose(h)
+	}
+}
+
+// A geometry cuDNN refuses (here all of them: the emulator's heuristics
+// answer CUDNN_STATUS_NOT_SUPPORTED) runs as im2col and cuBLAS products, as
+// correctly, and the backend's notes say which and why.
+func TestConvolutionsCuDNNRefusesRunAsIm2col(t *testing.T) {
+	needEmulator(t)
+	var refuse func(int32)
+	emulatorFunc(t, &refuse, "cnntrain_emulator_cudnn_refuse")
+	refuse(1)
+	defer refuse(0)
+	b := open(t, cuda.Options{})
+	defer b.Close()
+	before := cudnnCalls(t)
+	backendtest.LayerParity(t, b)
+	if n := cudnnCalls(t) - before; n != 0 {
+		t.Errorf("%d convolutions ran on cuDNN, which refused them", n)
+	}
+	notes := strings.Join(b.(*cuda.Backend).Notes(), "\n")
+	t.Logf("notes:\n%s", notes)
+	for _, want := range []string{"im2col and cuBLAS", "filters of 3x3", "CUDNN_STATUS_NOT_SUPPORTED"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes %q do not say %q", notes, want)
+		}
+	}
+}
+
 // And with convolutions as im2col and cuBLAS products, as without cuDNN.
 func TestConformanceWithoutCuDNN(t *testing.T) {
 	needEmulator(t)
@@ -138,7 +215,7 @@ func TestConformanceWithoutGraphs(t *testing.T) {
 // emulatorFunc binds one of the emulator's functions for the tests.
 func emulatorFunc(t *testing.T, fn any, name string) {
 	t.Helper()
-	h, err := purego.Dlopen(filepath.Join(os.Getenv("CNNTRAIN_CUDA_LIBS"), "libcuda.so.1"), purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	h, err := purego.Dlopen(filepath.Join(emulatorDir, "libcuda.so.1"), purego.RTLD_NOW|purego.RTLD_GLOBAL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +235,7 @@ func cudnnCalls(t *testing.T) int64 {
 // and graph launches.
 func counters(t *testing.T) (launches, captures, graphLaunches int64) {
 	t.Helper()
-	h, err := purego.Dlopen(filepath.Join(os.Getenv("CNNTRAIN_CUDA_LIBS"), "libcuda.so.1"), purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	h, err := purego.Dlopen(filepath.Join(emulatorDir, "libcuda.so.1"), purego.RTLD_NOW|purego.RTLD_GLOBAL)
 	if err != nil {
 		t.Fatal(err)
 	}

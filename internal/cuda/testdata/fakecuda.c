@@ -29,7 +29,6 @@ CUresult cuDeviceGetAttribute(int *v, int attr, int dev) {
 	return 0;
 }
 CUresult cuDevicePrimaryCtxRetain(void **ctx, int dev) { return 999; }
-CUresult cuDevicePrimaryCtxRelease_v2(int dev) { return 0; }
 CUresult cuCtxSetCurrent(void *ctx) { return 999; }
 CUresult cuCtxSynchronize(void) { return 999; }
 CUresult cuMemAlloc_v2(unsigned long long *p, size_t n) { return 999; }
@@ -38,7 +37,24 @@ CUresult cuMemcpyHtoD_v2(unsigned long long d, const void *s, size_t n) { return
 CUresult cuMemcpyDtoH_v2(void *d, unsigned long long s, size_t n) { return 999; }
 CUresult cuMemcpyDtoD_v2(unsigned long long d, unsigned long long s, size_t n) { return 999; }
 CUresult cuMemsetD32_v2(unsigned long long d, unsigned v, size_t n) { return 999; }
-CUresult cuModuleLoadData(void **m, const void *image) { return 999; }
+/* Refuses every image, writing a compiler's complaint to the error log
+ * (CU_JIT_ERROR_LOG_BUFFER 5, its size as the value of option 6), as the
+ * driver does for PTX it cannot compile. */
+CUresult cuModuleLoadDataEx(void **m, const void *image, unsigned n, int *options, void **values) {
+	char *log = NULL;
+	size_t size = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (options[i] == 5)
+			log = values[i];
+		if (options[i] == 6)
+			size = (size_t)values[i];
+	}
+	if (log && size > 0) {
+		strncpy(log, "ptxas application ptx input, line 11; fatal   : Unsupported .version 9.9", size - 1);
+		log[size - 1] = 0;
+	}
+	return 218; /* CUDA_ERROR_INVALID_PTX */
+}
 CUresult cuModuleUnload(void *m) { return 999; }
 CUresult cuModuleGetFunction(void **f, void *m, const char *name) { return 999; }
 CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,

@@ -552,8 +552,10 @@ CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t bytes, vo
     }
     if (s->capture)
         return refuse_during_capture("cuMemcpyHtoDAsync from pageable memory");
-    auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src), static_cast<const char*>(src) + bytes);
-    enqueue(s, "cuMemcpyHtoDAsync", [=] { std::memcpy(reinterpret_cast<void*>(dst), staged->data(), bytes); });
+    // CUDA's API synchronization notes say only that a copy between device and pageable memory
+    // "might be synchronous": the emulator takes the weakest reading and reads src when the stream
+    // runs the copy, so a caller that changes src before waiting for the stream is caught.
+    enqueue(s, "cuMemcpyHtoDAsync", [=] { std::memcpy(reinterpret_cast<void*>(dst), src, bytes); });
     return SUCCESS;
 }
 
@@ -567,9 +569,9 @@ CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t bytes, void* hs
     const bool pinned = pinned_range(dst, bytes);
     if (!pinned && s->capture)
         return refuse_during_capture("cuMemcpyDtoHAsync to pageable memory");
+    // Into pageable memory too the copy is done only once the stream is waited for (see
+    // cuMemcpyHtoDAsync_v2).
     enqueue(s, "cuMemcpyDtoHAsync", [=] { std::memcpy(dst, reinterpret_cast<void*>(src), bytes); });
-    if (!pinned)
-        flush(s);
     return sticky;
 }
 
@@ -803,12 +805,25 @@ CUresult cuGraphDestroy(void* graph)
 
 // Modules and launches.
 
-CUresult cuModuleLoadData(void** module, const void* image)
+// cuModuleLoadDataEx accepts only cnntrain's PTX, whose kernels the emulator carries compiled for
+// the host; other images are refused with a line in the error log, if one is given.
+CUresult cuModuleLoadDataEx(void** module, const void* image, unsigned n, const int* options, void** values)
 {
     LOCKED;
     NEED_CTX;
-    if (!image || std::strncmp(static_cast<const char*>(image), "// cnntrain kernels.cu", 22) != 0)
+    if (!image || std::strncmp(static_cast<const char*>(image), "// cnntrain kernels.cu", 22) != 0) {
+        char* log = nullptr;
+        size_t size = 0;
+        for (unsigned i = 0; i < n; i++) {
+            if (options[i] == 5) // CU_JIT_ERROR_LOG_BUFFER
+                log = static_cast<char*>(values[i]);
+            if (options[i] == 6) // CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES, the size as the value
+                size = reinterpret_cast<size_t>(values[i]);
+        }
+        if (log && size > 0)
+            std::snprintf(log, size, "cnntrain GPU emulator: not the PTX of cnntrain's kernels.cu");
         return INVALID_IMAGE;
+    }
     *module = &module_token;
     return SUCCESS;
 }
