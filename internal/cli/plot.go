@@ -21,6 +21,11 @@ const (
 	PredictionsPicture = "predictions.png"
 )
 
+// noPicture is whether a --plot value asks for no picture: "none", or
+// empty. eval's flag defaults to "" (beside the checkpoint), so eval
+// turns a --plot "" the user typed into "none" before asking.
+func noPicture(plot string) bool { return plot == "" || plot == "none" }
+
 // PlotOptions are the flags of `cnntrain plot`.
 type PlotOptions struct {
 	Runs []string
