@@ -61,6 +61,29 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 	}
 }
 
+// Commands without data flags, with their whole message: what is wrong
+// and what to do, then where help is.
+func TestUsageMessagesSayWhatIsWrong(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // the first line of stderr
+	}{
+		{[]string{"models", "--summary", "foo"}, `unknown model "foo" (known: cnn, mlp, vgg11, vgg16)`},
+		{[]string{"models", "--summary", "foo", "--dataset", "mnist"}, `unknown model "foo" (known: cnn, mlp, vgg11, vgg16)`},
+		{[]string{"models", "--summary", "VGG1"}, `unknown model "vgg1" (did you mean vgg11?) (known: cnn, mlp, vgg11, vgg16)`},
+		{[]string{"models", "--summary", "vgg11", "--width", "-1"}, "bad model option: --width must be in (0, 4], got -1"},
+		{[]string{"completion", "foo"}, `unknown shell "foo" for completion (known: bash, fish, powershell, zsh)`},
+		{[]string{"completion", "bsh"}, `unknown shell "bsh" for completion (did you mean bash?) (known: bash, fish, powershell, zsh)`},
+		{[]string{"plot"}, "plot needs the run folders to redraw (folders train wrote, holding checkpoint.json and metrics.jsonl): cnntrain plot RUN..."},
+	} {
+		code, stdout, stderr := run(t, tc.args...)
+		want := "cnntrain: " + tc.want + "\nRun 'cnntrain " + tc.args[0] + " --help' for usage.\n"
+		if code != ExitUsage || stderr != want || stdout != "" {
+			t.Errorf("%v: exit %d, stdout %q\n got %q\nwant %q", tc.args, code, stdout, stderr, want)
+		}
+	}
+}
+
 func TestMissingDataSaysWhatToPutWhere(t *testing.T) {
 	dir := t.TempDir()
 	code, _, stderr := run(t, "train", "--data-dir", dir, "--no-download")
@@ -99,5 +122,15 @@ func TestExitCodes(t *testing.T) {
 		if got := ExitCode(tc.err); got != tc.want {
 			t.Errorf("ExitCode(%v) = %d, want %d", tc.err, got, tc.want)
 		}
+	}
+}
+
+// completion without a shell shows its help; with one, that shell's script.
+func TestCompletionTakesAShell(t *testing.T) {
+	if code, out, stderr := run(t, "completion"); code != ExitOK || !strings.Contains(out, "cnntrain completion SHELL") || stderr != "" {
+		t.Errorf("completion: exit %d, stderr %q, help %q", code, stderr, out)
+	}
+	if code, out, stderr := run(t, "completion", "bash"); code != ExitOK || !strings.HasPrefix(out, "# bash completion") {
+		t.Errorf("completion bash: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/cnntrain/cnntrain/internal/cuda"
 	"github.com/cnntrain/cnntrain/internal/evaluate"
 	"github.com/cnntrain/cnntrain/internal/models"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -248,5 +249,23 @@ func TestHelpReadsWell(t *testing.T) {
 	_, _, errs := run(t, "bogus")
 	if strings.Contains(errs, "cnntrain  --help") {
 		t.Errorf("doubled space: %q", errs)
+	}
+	// A group names flags as they are typed; a name no command has (a
+	// config key such as no_cudnn) leaves its flag under "Other flags".
+	flags := map[string]bool{}
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) { flags[f.Name] = true })
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(NewRootCommand(Streams{Out: &strings.Builder{}, Err: &strings.Builder{}}))
+	for _, g := range flagGroups {
+		for _, name := range g.flags {
+			if !flags[name] {
+				t.Errorf("%s flags: no command has --%s", g.title, name)
+			}
+		}
 	}
 }

@@ -46,7 +46,8 @@ type EvalOptions struct {
 	// Device is where to evaluate: auto, cpu, cuda or cuda:N.
 	Device string
 	// Plot is where to draw the confusion matrix: "" beside the
-	// checkpoint, "none" nowhere. predictions.png goes beside it.
+	// checkpoint, "none" nowhere (as is --plot "" on the command line).
+	// predictions.png goes beside it.
 	Plot string
 	// Show draws the first Show test images with their true and predicted
 	// classes and prints both rows of classes, as the notebooks do.
@@ -82,6 +83,9 @@ from PyTorch) needs --model and --dataset.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.BNBatchStatsSet = cmd.Flags().Changed("bn-batch-stats-at-test")
+			if cmd.Flags().Changed("plot") && noPicture(opts.Plot) {
+				opts.Plot = "none" // --plot "" too, as shuffle-experiment takes it
+			}
 			return RunEval(cmd.Context(), opts, s)
 		},
 	}
@@ -98,7 +102,7 @@ from PyTorch) needs --model and --dataset.`,
 	f.BoolVar(&opts.ShufflePixels, "shuffle-pixels", false, "bare state_dict only: the model was trained on permuted pixels")
 	f.Uint64Var(&opts.PermutationSeed, "permutation-seed", 0, "bare state_dict only: seed of that permutation")
 	f.StringVar(&opts.Device, "device", "auto", "where to evaluate: auto (a working GPU, else the CPU), cpu, cuda or cuda:N")
-	f.StringVar(&opts.Plot, "plot", "", "where to draw the confusion matrix (default: confusion.png beside the checkpoint; none: nowhere)")
+	f.StringVar(&opts.Plot, "plot", "", "where to draw the confusion matrix (default: confusion.png beside the checkpoint; none or \"\": nowhere)")
 	f.IntVar(&opts.Show, "show", 0, fmt.Sprintf("draw the first N test images with their true and predicted classes into predictions.png beside the confusion matrix and print both rows of classes (at most %d; the notebooks show 8)", plots.MaxGridImages))
 	opts.Data.addFlags(f)
 	return cmd

@@ -117,16 +117,38 @@ func RunModels(_ context.Context, o *ModelsOptions, s Streams) error {
 	return nil
 }
 
+// modelError is err from models.New, as a usage error where the flags
+// asked for a model that cannot be built.
+func modelError(err error) error {
+	if errors.Is(err, models.ErrUnknownModel) || errors.Is(err, models.ErrIncompatible) || errors.Is(err, models.ErrBadConfig) {
+		return usagef("%v", err)
+	}
+	return err
+}
+
 func (o *ModelsOptions) summary(s Streams) error {
 	name := strings.ToLower(o.Summary)
+	// The name first: with no --dataset an unknown model fits none, and
+	// that is not what is wrong.
+	if err := models.Known(name); err != nil {
+		return usagef("%v", err)
+	}
 	ds := o.Dataset
 	if ds == "" { // the first dataset the model fits
+		var why error // why none fits: rather a bad option than a misfit
 		for _, d := range datasets.Names() {
 			info, _ := datasets.Lookup(d)
-			if _, err := models.New(name, config.InputOf(info), models.Config{Width: o.Width}); err == nil {
-				ds = d
+			_, err := models.New(name, config.InputOf(info), models.Config{Width: o.Width})
+			if err == nil {
+				ds, why = d, nil
 				break
 			}
+			if why == nil || errors.Is(why, models.ErrIncompatible) {
+				why = err
+			}
+		}
+		if why != nil {
+			return modelError(why)
 		}
 	}
 	info, err := datasets.Lookup(ds)
@@ -135,10 +157,7 @@ func (o *ModelsOptions) summary(s Streams) error {
 	}
 	m, err := models.New(name, config.InputOf(info), models.Config{Width: o.Width})
 	if err != nil {
-		if errors.Is(err, models.ErrUnknownModel) || errors.Is(err, models.ErrIncompatible) || errors.Is(err, models.ErrBadConfig) {
-			return usagef("%v", err)
-		}
-		return err
+		return modelError(err)
 	}
 	in := m.Input
 	net, err := graph.Compile(m.Net, []int{1, in.C, in.H, in.W}, graph.NetOptions{})

@@ -96,3 +96,36 @@ func TestShuffleBarsAreTheTablesNumbers(t *testing.T) {
 		}
 	}
 }
+
+// --plot none and --plot "" draw nothing, in shuffle-experiment as in eval:
+// no file named "none" in the working folder, none beside the checkpoint.
+func TestPlotNoneDrawsNothing(t *testing.T) {
+	data := fakeMNIST(t)
+	weights := untrainedWeights(t, "mlp", models.Input{C: 1, H: 28, W: 28, Classes: 10})
+	work := t.TempDir()
+	t.Chdir(work)
+	small := filepath.Join(t.TempDir(), "small.yaml") // train_subset is no shuffle-experiment flag
+	if err := os.WriteFile(small, []byte("train_subset: 64\nepochs: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, plot := range []string{"none", ""} {
+		for _, args := range [][]string{
+			{"shuffle-experiment", "--config", small},
+			{"eval", "--checkpoint", weights, "--model", "mlp", "--dataset", "mnist"},
+		} {
+			args = append(args, "--data-dir", data, "--no-download", "--plot", plot)
+			code, _, stderr := run(t, args...)
+			if code != ExitOK || strings.Contains(stderr, "Wrote") {
+				t.Errorf("%s --plot %q: exit %d, want 0 and no picture\n%s", args[0], plot, code, stderr)
+			}
+		}
+		for _, dir := range []string{work, filepath.Dir(weights)} {
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				if e.Name() != filepath.Base(weights) {
+					t.Errorf("--plot %q drew %s", plot, filepath.Join(dir, e.Name()))
+				}
+			}
+		}
+	}
+}

@@ -21,6 +21,11 @@ const (
 	PredictionsPicture = "predictions.png"
 )
 
+// noPicture is whether a --plot value asks for no picture: "none", or
+// empty. eval's flag defaults to "" (beside the checkpoint), so eval
+// turns a --plot "" the user typed into "none" before asking.
+func noPicture(plot string) bool { return plot == "" || plot == "none" }
+
 // PlotOptions are the flags of `cnntrain plot`.
 type PlotOptions struct {
 	Runs []string
@@ -39,7 +44,12 @@ metrics.jsonl, and confusion.png from its checkpoint.json's test results. With
 several runs it also draws their curves together into --out.`,
 		Example: `  cnntrain plot runs/cnn-cifar10-20261127-001500
   cnntrain plot runs/cnn-mnist-* --out comparison.png`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("plot needs the run folders to redraw (folders train wrote, holding checkpoint.json and metrics.jsonl): cnntrain plot RUN...")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Runs = args
 			return RunPlot(cmd.Context(), opts, s)

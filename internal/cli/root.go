@@ -162,7 +162,33 @@ what is where).`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newTrainCommand(s), newEvalCommand(s), newShuffleCommand(s), newModelsCommand(s), newDatasetsCommand(s), newDevicesCommand(s), newPlotCommand(s), newShowCommand(s))
 	registerCompletions(root)
+	strictCompletion(root)
 	return root
+}
+
+// strictCompletion makes `completion SHELL` refuse a shell it has no
+// script for, as a usage error naming the shells it has: cobra's own
+// command prints its help for any argument and exits 0. Without an
+// argument it still prints its help.
+func strictCompletion(root *cobra.Command) {
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() != "completion" {
+			continue
+		}
+		c.Use = "completion SHELL"
+		var shells []string
+		for _, sh := range c.Commands() {
+			shells = append(shells, sh.Name())
+		}
+		c.Args = func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			return usagef("unknown shell %q for completion%s (known: %s)", args[0], suggest.Hint(args[0], shells), strings.Join(shells, ", "))
+		}
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
 }
 
 // Version is the build's version: the module version for `go install`ed

@@ -20,8 +20,8 @@ type ShuffleOptions struct {
 	Seeds  int
 	JSON   bool
 	Data   dataOptions
-	// Plot is where to draw the bar chart of the four accuracies; "" for
-	// none.
+	// Plot is where to draw the bar chart of the four accuracies; "none"
+	// or "" for nowhere.
 	Plot string
 }
 
@@ -78,7 +78,7 @@ own weights, minibatch order and permutation; the table shows mean ± std.`,
 	opts.Config.addFlags(f, "model", "shuffle_pixels", "permutation_seed", "augment", "bn_batch_stats_at_test", "width", "train_subset")
 	f.IntVar(&opts.Seeds, "seeds", opts.Seeds, "number of seeds to repeat the experiment with")
 	f.BoolVar(&opts.JSON, "json", false, "print the results as one JSON object")
-	f.StringVar(&opts.Plot, "plot", opts.Plot, "bar chart of the four accuracies with their spread across seeds (\"\": none)")
+	f.StringVar(&opts.Plot, "plot", opts.Plot, "bar chart of the four accuracies with their spread across seeds (none or \"\": nowhere)")
 	opts.Data.addFlags(f)
 	return cmd
 }
@@ -148,7 +148,7 @@ func RunShuffle(ctx context.Context, o *ShuffleOptions, s Streams) error {
 		rows[m].ImagesPerSecond = speed[m] / float64(2*o.Seeds)
 	}
 	report.Rows = rows
-	if o.Plot != "" {
+	if !noPicture(o.Plot) {
 		if err := plots.WriteBars(o.Plot, shuffleTitle(report), "test accuracy (%)", shuffleBars(report)); err != nil {
 			return err
 		}

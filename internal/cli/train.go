@@ -39,6 +39,15 @@ type TrainOptions struct {
 // not the training.
 var resumeKeys = []string{"device", "tf32", "no_cuda_graphs", "no_cudnn"}
 
+// resumeFlags are the flags of resumeKeys, as the command line spells them.
+func resumeFlags() []string {
+	names := make([]string, len(resumeKeys))
+	for i, key := range resumeKeys {
+		names[i] = flagName(key)
+	}
+	return names
+}
+
 func newTrainCommand(s Streams) *cobra.Command {
 	return trainCommand(&TrainOptions{RunsRoot: "runs"}, s)
 }
@@ -233,7 +242,7 @@ func (opts *TrainOptions) openResumed(msgs io.Writer) (*checkpoint.Folder, *chec
 	for _, key := range configKeys() {
 		if opts.Config.changed(key) && !slices.Contains(resumeKeys, key) {
 			return nil, nil, config.Config{}, usagef("--resume continues a run with its own settings; --%s cannot change them (only --%s can)",
-				flagName(key), strings.Join(resumeKeys, ", --"))
+				flagName(key), strings.Join(resumeFlags(), ", --"))
 		}
 	}
 	info, _, err := checkpoint.LoadRunInfo(opts.Resume)

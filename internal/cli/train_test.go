@@ -121,8 +121,10 @@ func TestStopAndResumeFromTheCommandLine(t *testing.T) {
 		t.Fatalf("exit %d, want 143 and how to continue; stderr:\n%s", code, errb.String())
 	}
 
-	if code, _, stderr := run(t, "train", "--resume", stopped, "--lr", "0.5"); code != ExitUsage || !strings.Contains(stderr, "--lr cannot change them") {
-		t.Errorf("--resume with --lr: exit %d, %q", code, stderr)
+	// The whole message: the flags that may change, as they are typed.
+	wantMsg := "cnntrain: --resume continues a run with its own settings; --epochs cannot change them (only --device, --tf32, --no-cuda-graphs, --no-cudnn can)\nRun 'cnntrain train --help' for usage.\n"
+	if code, _, stderr := run(t, "train", "--resume", stopped, "--epochs", "3"); code != ExitUsage || stderr != wantMsg {
+		t.Errorf("--resume with --epochs: exit %d\n got %q\nwant %q", code, stderr, wantMsg)
 	}
 	if code, _, stderr := run(t, args("--run-dir", stopped)...); code != ExitUsage || !strings.Contains(stderr, "continue it with --resume "+stopped) {
 		t.Errorf("a new run into a stopped run's folder: exit %d, %q", code, stderr)

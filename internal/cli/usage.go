@@ -16,7 +16,7 @@ var flagGroups = []struct {
 	{"Model", []string{"model", "hidden", "features", "width", "bn-batch-stats-at-test", "summary", "checkpoint"}},
 	{"Data", []string{"dataset", "data-dir", "no-download", "train-subset", "augment", "shuffle-pixels", "permutation-seed"}},
 	{"Optimization", []string{"epochs", "batch-size", "test-batch-size", "optimizer", "lr", "momentum", "weight-decay", "seed", "seeds"}},
-	{"Device", []string{"device", "tf32", "no_cuda_graphs", "no_cudnn"}},
+	{"Device", []string{"device", "tf32", "no-cuda-graphs", "no-cudnn"}},
 	{"Output", []string{"config", "run-dir", "resume", "checkpoint-every", "json", "quiet", "plot", "show", "out", "count"}},
 }
 

@@ -122,13 +122,23 @@ func Canonical(name string) string {
 // Summary describes a registered model in one line.
 func Summary(name string) string { return registry[name].summary }
 
+// Known is nil for a registered model name (in any case), else the error
+// New gives for it: ErrUnknownModel, with a did-you-mean and the known names.
+func Known(name string) error {
+	name = Canonical(name)
+	if _, ok := registry[name]; !ok {
+		return fmt.Errorf("%w %q%s (known: %s)", ErrUnknownModel, name, suggest.Hint(name, Names()), strings.Join(Names(), ", "))
+	}
+	return nil
+}
+
 // New builds model name for input, initialised from cfg.Seed.
 func New(name string, in Input, cfg Config) (*Model, error) {
-	name = Canonical(name)
-	e, ok := registry[name]
-	if !ok {
-		return nil, fmt.Errorf("%w %q%s (known: %s)", ErrUnknownModel, name, suggest.Hint(name, Names()), strings.Join(Names(), ", "))
+	if err := Known(name); err != nil {
+		return nil, err
 	}
+	name = Canonical(name)
+	e := registry[name]
 	if in.C < 1 || in.H < 1 || in.W < 1 || in.Classes < 2 {
 		return nil, fmt.Errorf("%w: %s cannot be built for %v", ErrIncompatible, name, in)
 	}
