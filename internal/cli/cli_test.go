@@ -74,6 +74,7 @@ func TestUsageMessagesSayWhatIsWrong(t *testing.T) {
 		{[]string{"models", "--summary", "vgg11", "--width", "-1"}, "bad model option: --width must be in (0, 4], got -1"},
 		{[]string{"completion", "foo"}, `unknown shell "foo" for completion (known: bash, fish, powershell, zsh)`},
 		{[]string{"completion", "bsh"}, `unknown shell "bsh" for completion (did you mean bash?) (known: bash, fish, powershell, zsh)`},
+		{[]string{"help", "trian"}, `no help on "trian": it is no command (did you mean train?) (commands: completion, datasets, devices, eval, models, plot, show, shuffle-experiment, train)`},
 		{[]string{"plot"}, "plot needs the run folders to redraw (folders train wrote, holding checkpoint.json and metrics.jsonl): cnntrain plot RUN..."},
 	} {
 		code, stdout, stderr := run(t, tc.args...)

@@ -163,7 +163,36 @@ what is where).`,
 	root.AddCommand(newTrainCommand(s), newEvalCommand(s), newShuffleCommand(s), newModelsCommand(s), newDatasetsCommand(s), newDevicesCommand(s), newPlotCommand(s), newShowCommand(s))
 	registerCompletions(root)
 	strictCompletion(root)
+	strictHelp(root)
 	return root
+}
+
+// strictHelp makes `help TOPIC` refuse a topic that is no command, as a
+// usage error naming the commands: cobra's own help command prints "Unknown
+// help topic" and the usage on stdout and exits 0.
+func strictHelp(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	for _, c := range root.Commands() {
+		if c.Name() != "help" {
+			continue
+		}
+		help := c.Run
+		c.Run = nil
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if target, rest, err := root.Find(args); err != nil || len(rest) > 0 || target == root && len(args) > 0 {
+				var names []string
+				for _, sub := range root.Commands() {
+					if sub.IsAvailableCommand() {
+						names = append(names, sub.Name())
+					}
+				}
+				topic := strings.Join(args, " ")
+				return usagef("no help on %q: it is no command%s (commands: %s)", topic, suggest.Hint(args[len(args)-1], names), strings.Join(names, ", "))
+			}
+			help(cmd, args)
+			return nil
+		}
+	}
 }
 
 // strictCompletion makes `completion SHELL` refuse a shell it has no
