@@ -74,26 +74,34 @@ func TestCreateUniqueNeverSharesAName(t *testing.T) {
 	}
 }
 
-// A folder that cannot be made (under a file; read-only) fails at Create,
-// which a run calls before loading data, and leaves nothing behind.
-func TestCreateFailsEarlyOnUnwritablePlaces(t *testing.T) {
-	root := t.TempDir()
-	file := filepath.Join(root, "file")
+// A folder that cannot be made under a file fails at Create, which a run
+// calls before loading data.
+func TestCreateFailsUnderAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := checkpoint.Create(filepath.Join(file, "run")); err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Errorf("a run folder under a file: got %v", err)
 	}
+}
+
+// A folder that cannot be made in a read-only folder fails at Create too,
+// and leaves nothing behind.
+func TestCreateFailsInAReadOnlyFolder(t *testing.T) {
 	if os.Geteuid() == 0 {
-		return // root writes into read-only folders
+		t.Skip("root writes into read-only folders, so the permission error cannot happen; run the tests as another user to check it")
 	}
-	ro := filepath.Join(root, "ro")
+	ro := filepath.Join(t.TempDir(), "ro")
 	if err := os.Mkdir(ro, 0o555); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := checkpoint.Create(filepath.Join(ro, "run")); !errors.Is(err, os.ErrPermission) {
+	run := filepath.Join(ro, "run")
+	if _, err := checkpoint.Create(run); !errors.Is(err, os.ErrPermission) {
 		t.Errorf("a run folder in a read-only folder: got %v", err)
+	}
+	if _, err := os.Lstat(run); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed Create left %s behind (%v)", run, err)
 	}
 }
 

@@ -225,3 +225,49 @@ func TestEvalNeedsOnlyTheTestFiles(t *testing.T) {
 		t.Errorf("eval with the test files alone: exit %d: %s", code, errs)
 	}
 }
+
+// checkpointSnapshots is a progress stream that, at every "Train:" log line,
+// reads the run folder's checkpoint.json as it stands then: the training
+// goroutine writes the line, so no checkpoint can be written meanwhile.
+type checkpointSnapshots struct {
+	dir   string
+	seen  []*checkpoint.RunInfo // nil where there was no checkpoint yet
+	lines bytes.Buffer
+}
+
+func (c *checkpointSnapshots) Write(p []byte) (int, error) {
+	if bytes.HasPrefix(p, []byte("Train: ")) {
+		var seen *checkpoint.RunInfo
+		if info, _, err := checkpoint.LoadRunInfo(c.dir); err == nil {
+			seen = &info
+		}
+		c.seen = append(c.seen, seen)
+	}
+	return c.lines.Write(p)
+}
+
+// --checkpoint-every 40 saves a resumable checkpoint inside the epoch: when
+// minibatch 100 of 101 is logged (the log's interval is 100, so the epoch
+// must be longer), checkpoint.json stands after minibatch 80.
+func TestCheckpointEveryNMinibatches(t *testing.T) {
+	data := fakeMNIST(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	progress := &checkpointSnapshots{dir: dir}
+	args := quickTrain(data, "--train-subset", "101", "--batch-size", "1", "--epochs", "1", "--checkpoint-every", "40", "--run-dir", dir)
+	if code := Main(context.Background(), args, Streams{Out: &bytes.Buffer{}, Err: progress}); code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, progress.lines.String())
+	}
+	if len(progress.seen) != 2 {
+		t.Fatalf("%d log lines, want 2 (minibatches 0 and 100):\n%s", len(progress.seen), progress.lines.String())
+	}
+	if first := progress.seen[0]; first != nil {
+		t.Errorf("a checkpoint before the first minibatch: %+v", first.Progress)
+	}
+	mid := progress.seen[1]
+	if mid == nil {
+		t.Fatal("no checkpoint by minibatch 100 of the first epoch")
+	}
+	if p := mid.Progress; mid.Status != checkpoint.StatusRunning || !mid.Resumable() || p.Next.Epoch != 0 || p.Next.Batch != 80 || p.Steps != 80 {
+		t.Errorf("at minibatch 100 the checkpoint has status %q, progress %+v; want running before epoch 0's minibatch 80 after 80 steps", mid.Status, p)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/cnntrain/cnntrain/internal/config"
 	"github.com/cnntrain/cnntrain/internal/datasets"
 	"github.com/cnntrain/cnntrain/internal/evaluate"
+	"github.com/cnntrain/cnntrain/internal/models"
 	"github.com/cnntrain/cnntrain/internal/optim"
 )
 
@@ -92,22 +93,24 @@ func mean(xs []float32) float64 {
 	return s / float64(len(xs))
 }
 
+// Two runs with one seed end with the same trained weights, another seed
+// with others. The weights are compared with the untrained ones too: weights
+// never brought back from the device would be equal for one seed as well.
 func TestSameSeedSameWeights(t *testing.T) {
-	run := func(seed uint64) []float32 {
+	prepare := func(seed uint64) *Prepared {
 		cfg := config.Config{Model: "cnn", Dataset: "toy", Optimizer: "sgd", Epochs: 1, BatchSize: 32, TestBatchSize: 100, LR: 0.01, Momentum: 0.5, Seed: seed}
 		p, err := Prepare(cfg, toyData)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := Run(context.Background(), p, Logs{Progress: discard{}, Results: discard{}})
+		return p
+	}
+	run := func(seed uint64) []float32 {
+		res, err := Run(context.Background(), prepare(seed), Logs{Progress: discard{}, Results: discard{}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var all []float32
-		for _, p := range res.Model.Params() {
-			all = append(all, p.Data()...)
-		}
-		return all
+		return weights(res.Model)
 	}
 	a, b, c := run(5), run(5), run(6)
 	if !slices.Equal(a, b) {
@@ -116,6 +119,18 @@ func TestSameSeedSameWeights(t *testing.T) {
 	if slices.Equal(a, c) {
 		t.Error("seeds 5 and 6 ended with the same weights")
 	}
+	if slices.Equal(a, weights(prepare(5).Model)) {
+		t.Error("the run with seed 5 ended with its untrained weights")
+	}
+}
+
+// weights are all of a model's host values, in state_dict order.
+func weights(m *models.Model) []float32 {
+	var all []float32
+	for _, p := range m.Params() {
+		all = append(all, p.Data()...)
+	}
+	return all
 }
 
 type discard struct{}
