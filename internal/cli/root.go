@@ -172,27 +172,37 @@ what is where).`,
 // help topic" and the usage on stdout and exits 0.
 func strictHelp(root *cobra.Command) {
 	root.InitDefaultHelpCmd()
-	for _, c := range root.Commands() {
-		if c.Name() != "help" {
-			continue
-		}
-		help := c.Run
-		c.Run = nil
-		c.RunE = func(cmd *cobra.Command, args []string) error {
-			if target, rest, err := root.Find(args); err != nil || len(rest) > 0 || target == root && len(args) > 0 {
-				var names []string
-				for _, sub := range root.Commands() {
-					if sub.IsAvailableCommand() {
-						names = append(names, sub.Name())
-					}
+	c := subcommand(root, "help")
+	if c == nil {
+		return
+	}
+	help := c.Run
+	c.Run = nil
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if target, rest, err := root.Find(args); err != nil || len(rest) > 0 || target == root && len(args) > 0 {
+			var names []string
+			for _, sub := range root.Commands() {
+				if sub.IsAvailableCommand() {
+					names = append(names, sub.Name())
 				}
-				topic := strings.Join(args, " ")
-				return usagef("no help on %q: it is no command%s (commands: %s)", topic, suggest.Hint(args[len(args)-1], names), strings.Join(names, ", "))
 			}
-			help(cmd, args)
-			return nil
+			topic := strings.Join(args, " ")
+			return usagef("no help on %q: it is no command%s (commands: %s)", topic, suggest.Hint(args[len(args)-1], names), strings.Join(names, ", "))
+		}
+		help(cmd, args)
+		return nil
+	}
+}
+
+// subcommand is root's command of that name (cobra's own included, once
+// initialized), or nil.
+func subcommand(root *cobra.Command, name string) *cobra.Command {
+	for _, c := range root.Commands() {
+		if c.Name() == name {
+			return c
 		}
 	}
+	return nil
 }
 
 // strictCompletion makes `completion SHELL` refuse a shell it has no
@@ -201,23 +211,22 @@ func strictHelp(root *cobra.Command) {
 // argument it still prints its help.
 func strictCompletion(root *cobra.Command) {
 	root.InitDefaultCompletionCmd()
-	for _, c := range root.Commands() {
-		if c.Name() != "completion" {
-			continue
-		}
-		c.Use = "completion SHELL"
-		var shells []string
-		for _, sh := range c.Commands() {
-			shells = append(shells, sh.Name())
-		}
-		c.Args = func(_ *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return nil
-			}
-			return usagef("unknown shell %q for completion%s (known: %s)", args[0], suggest.Hint(args[0], shells), strings.Join(shells, ", "))
-		}
-		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	c := subcommand(root, "completion")
+	if c == nil {
+		return
 	}
+	c.Use = "completion SHELL"
+	var shells []string
+	for _, sh := range c.Commands() {
+		shells = append(shells, sh.Name())
+	}
+	c.Args = func(_ *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		return usagef("unknown shell %q for completion%s (known: %s)", args[0], suggest.Hint(args[0], shells), strings.Join(shells, ", "))
+	}
+	c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 }
 
 // Version is the build's version: the module version for `go install`ed
