@@ -37,7 +37,7 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 		{[]string{"train", "--lr", "inf"}, "learning rate must be a positive number, got +Inf"},
 		{[]string{"train", "--optimizer", "adam", "--momentum", "0.9"}, "momentum applies to sgd only"},
 		{[]string{"train", "--hidden", "0"}, "--hidden must be at least 1"},
-		{[]string{"train", "--model", "vgg11", "--dataset", "cifar10", "--width", "0"}, "--width must be at least 1"},
+		{[]string{"train", "--model", "vgg11", "--dataset", "cifar10", "--width", "0"}, "--width must be above 0"},
 		{[]string{"train", "--momentum", "1.5"}, "momentum must be in [0, 1)"},
 		{[]string{"train", "--batch-size", "x"}, `invalid argument "x" for "--batch-size"`},
 		{[]string{"train", "--no-such-flag"}, "unknown flag: --no-such-flag"},
@@ -46,7 +46,7 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 		{[]string{"eval"}, "--checkpoint is required"},
 		{[]string{"eval", "--batch-size", "-1", "--checkpoint", "x"}, "--batch-size must be at least 1"},
 		{[]string{"shuffle-experiment", "--seeds", "0"}, "--seeds must be at least 1"},
-		{[]string{"shuffle-experiment", "--hidden", "-3"}, "hidden must be at least 1"},
+		{[]string{"shuffle-experiment", "--hidden", "-3"}, "hidden must be from 1 to 16384, got -3"},
 	} {
 		code, stdout, stderr := run(t, append(tc.args, "--data-dir", dataDir, "--no-download")...)
 		if code != ExitUsage {

@@ -147,16 +147,24 @@ func (c *configFlags) resolve(extra map[string]any) (config.Config, error) {
 	}
 	// 0 means "the model's default" inside Config; a 0 the user wrote is
 	// refused rather than silently read as the default.
-	for _, key := range []string{"hidden", "features", "width"} {
+	for _, z := range []struct{ key, least string }{{"hidden", "at least 1"}, {"features", "at least 1"}, {"width", "above 0"}} {
+		key, least := z.key, z.least
 		v, _ := configField(&cfg, key)
 		if !v.IsZero() {
 			continue
 		}
 		if c.changed(key) {
-			return config.Config{}, usagef("--%s must be at least 1 (leave it out for the model's default)", flagName(key))
+			return config.Config{}, usagef("--%s must be %s (leave it out for the model's default)", flagName(key), least)
 		}
 		if n, inFile := file[key]; inFile {
-			return config.Config{}, usagef("%s:%d: %s must be at least 1 (leave it out for the model's default)", c.File, n.Line, key)
+			return config.Config{}, usagef("%s:%d: %s must be %s (leave it out for the model's default)", c.File, n.Line, key, least)
+		}
+	}
+	// A bad value the file set is reported at its line; the rest, from
+	// flags and presets, Check reports by name.
+	for _, p := range cfg.Problems() {
+		if n, inFile := file[p.Key]; inFile && !c.changed(p.Key) {
+			return config.Config{}, usagef("%s:%d: %w: %w", c.File, n.Line, config.ErrInvalidConfig, p.Err)
 		}
 	}
 	// Names are case-insensitive; the run records the registered spelling.
