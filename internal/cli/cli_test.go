@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -81,6 +83,21 @@ func TestUsageMessagesSayWhatIsWrong(t *testing.T) {
 		want := "cnntrain: " + tc.want + "\nRun 'cnntrain " + tc.args[0] + " --help' for usage.\n"
 		if code != ExitUsage || stderr != want || stdout != "" {
 			t.Errorf("%v: exit %d, stdout %q\n got %q\nwant %q", tc.args, code, stdout, stderr, want)
+		}
+	}
+}
+
+// A --data-dir that is a file is a usage error saying so, for every
+// command that reads data, before any download is tried.
+func TestDataDirThatIsAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"train"}, {"show"}, {"shuffle-experiment"}, {"datasets"}} {
+		code, _, stderr := run(t, append(args, "--data-dir", file)...)
+		if code != ExitUsage || !strings.Contains(stderr, "--data-dir "+file+" is a file; it must name a folder") {
+			t.Errorf("%v: exit %d, %q", args, code, stderr)
 		}
 	}
 }

@@ -77,7 +77,9 @@ func (c *configFlags) addFlags(fs *pflag.FlagSet, omit ...string) {
 	})
 	add("train_subset", func(n string) { fs.IntVar(&v.TrainSubset, n, 0, "train on the first N training images only (0: all)") })
 	add("hidden", func(n string) { fs.IntVar(&v.Hidden, n, 0, "mlp: hidden layer width (default 8, at most 16384)") })
-	add("features", func(n string) { fs.IntVar(&v.Features, n, 0, "MNIST cnn: feature maps per convolution (default 6, at most 1024)") })
+	add("features", func(n string) {
+		fs.IntVar(&v.Features, n, 0, "MNIST cnn: feature maps per convolution (default 6, at most 1024)")
+	})
 	add("width", func(n string) {
 		fs.Float64Var(&v.Width, n, 0, "vgg: channel multiplier, e.g. 0.25 for quick CPU runs (default 1, at most 4)")
 	})
