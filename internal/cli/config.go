@@ -192,12 +192,25 @@ func decodeSetting(n yaml.Node, field reflect.Value) error {
 	return n.Decode(field.Addr().Interface())
 }
 
+// maxConfigSize bounds a --config file: a run's config.yaml is under 1 KB.
+const maxConfigSize = 1 << 20
+
 // readConfigFile parses a YAML mapping, decodes the extra keys and returns
 // the others, refusing keys that are neither.
 func readConfigFile(path string, extra map[string]any) (map[string]yaml.Node, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, usagef("--config: %v", err)
+	}
+	defer f.Close()
+	// Bounded: --config /dev/zero, or a dataset file passed by mistake,
+	// must not be read into memory until the machine gives out.
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, usagef("--config: %v", err)
+	}
+	if len(data) > maxConfigSize {
+		return nil, usagef("%s: larger than %d bytes; a config file is a few lines of settings (key: value)", path, maxConfigSize)
 	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))

@@ -148,3 +148,15 @@ func TestConfigFileBadValueOverriddenByFlag(t *testing.T) {
 		t.Errorf("epochs -1 in the file, --epochs 2: got %d, %v", cfg.Epochs, err)
 	}
 }
+
+// A file far larger than any config file is refused without being read
+// whole: --config /dev/zero used to fill the memory until the process was
+// killed.
+func TestConfigFileTooLarge(t *testing.T) {
+	big := "# " + strings.Repeat("x", 1<<20) + "\nepochs: 2\n"
+	_, err := resolveWith(t, big)
+	var ue usageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "c.yaml: larger than 1048576 bytes") {
+		t.Errorf("got %v, want a usage error saying c.yaml is too large", err)
+	}
+}
