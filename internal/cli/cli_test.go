@@ -48,6 +48,11 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 		{[]string{"eval"}, "--checkpoint is required"},
 		{[]string{"eval", "--batch-size", "-1", "--checkpoint", "x"}, "--batch-size must be at least 1"},
 		{[]string{"shuffle-experiment", "--seeds", "0"}, "--seeds must be at least 1"},
+		// An empty value (an unset shell variable) is no value: not a new
+		// run, not the preset.
+		{[]string{"train", "--resume", ""}, "--resume needs a run folder"},
+		{[]string{"train", "--config", ""}, "--config needs a file name"},
+		{[]string{"shuffle-experiment", "--config", ""}, "--config needs a file name"},
 		{[]string{"shuffle-experiment", "--hidden", "-3"}, "hidden must be from 1 to 16384, got -3"},
 	} {
 		code, stdout, stderr := run(t, append(tc.args, "--data-dir", dataDir, "--no-download")...)

@@ -102,6 +102,11 @@ func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
 // resolve computes the effective configuration. extra maps additional file
 // keys a command accepts (shuffle-experiment's seeds) to where they go.
 func (c *configFlags) resolve(extra map[string]any) (config.Config, error) {
+	// --config "" (an unset variable in a script, say) would train the
+	// preset as if no file had been meant: refused.
+	if c.File == "" && c.changedFlag("config") {
+		return config.Config{}, usagef("--config needs a file name (leave the flag out for none)")
+	}
 	file := map[string]yaml.Node{}
 	if c.File != "" {
 		var err error
@@ -174,8 +179,14 @@ func (c *configFlags) resolve(extra map[string]any) (config.Config, error) {
 	return cfg, nil
 }
 
-func (c *configFlags) changed(key string) bool {
-	f := c.fs.Lookup(flagName(key))
+func (c *configFlags) changed(key string) bool { return c.changedFlag(flagName(key)) }
+
+// changedFlag says whether flag name was given on the command line.
+func (c *configFlags) changedFlag(name string) bool {
+	if c.fs == nil {
+		return false
+	}
+	f := c.fs.Lookup(name)
 	return f != nil && f.Changed
 }
 

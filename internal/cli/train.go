@@ -101,6 +101,10 @@ func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
 		resumed *checkpoint.RunInfo
 		err     error
 	)
+	if opts.Resume == "" && opts.Config.changedFlag("resume") {
+		// --resume "$RUN" with RUN unset must not start a new run.
+		return usagef("--resume needs a run folder (leave the flag out for a new run)")
+	}
 	if opts.Resume != "" {
 		folder, resumed, cfg, err = opts.openResumed(s.Err)
 	} else {
