@@ -7,12 +7,14 @@
 package checkpoint
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -327,9 +329,12 @@ func LoadRunInfo(path string) (RunInfo, string, error) {
 	if err != nil {
 		return RunInfo{}, "", fmt.Errorf("checkpoint: %w", err)
 	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return RunInfo{}, "", fmt.Errorf("%w: %s: empty file", ErrCheckpoint, infoPath)
+	}
 	var info RunInfo
 	if err := json.Unmarshal(data, &info); err != nil {
-		return RunInfo{}, "", fmt.Errorf("%w: %s: %v", ErrCheckpoint, infoPath, err)
+		return RunInfo{}, "", fmt.Errorf("%w: %s: %s", ErrCheckpoint, infoPath, jsonProblem(err, "a run's "+InfoFile))
 	}
 	if info.Format != infoFormat {
 		return RunInfo{}, "", fmt.Errorf("%w: %s: format %q, want %q", ErrCheckpoint, infoPath, info.Format, infoFormat)
@@ -341,6 +346,47 @@ func LoadRunInfo(path string) (RunInfo, string, error) {
 		return RunInfo{}, "", fmt.Errorf("%w: %s: optimizer_state %q must be a file name in the run folder", ErrCheckpoint, infoPath, info.OptimizerState)
 	}
 	return info, filepath.Join(filepath.Dir(infoPath), info.Weights), nil
+}
+
+// jsonProblem words an error of json.Unmarshal for people: the field and
+// the kind of value it needs rather than Go's type names, or where the
+// text stops being JSON. what names the file's kind ("a run's
+// checkpoint.json").
+func jsonProblem(err error, what string) string {
+	var (
+		typeErr   *json.UnmarshalTypeError
+		syntaxErr *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return fmt.Sprintf("%s: a JSON %s where %s belongs", typeErr.Field, typeErr.Value, jsonKind(typeErr.Type))
+	case errors.As(err, &typeErr):
+		return fmt.Sprintf("a JSON %s, not %s (an object)", typeErr.Value, what)
+	case errors.As(err, &syntaxErr) && syntaxErr.Offset == 0:
+		return "empty"
+	case errors.As(err, &syntaxErr) && err.Error() == "unexpected end of JSON input":
+		return fmt.Sprintf("the JSON ends early, after %d bytes (a truncated file?)", syntaxErr.Offset)
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("not valid JSON at byte %d: %v", syntaxErr.Offset, err)
+	}
+	return err.Error()
+}
+
+// jsonKind names the JSON value a Go type takes.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint64, reflect.Uint32:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	}
+	return "an object"
 }
 
 // plainName says whether name is a file's name alone: no folder, and not
