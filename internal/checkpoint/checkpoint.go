@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -326,6 +327,15 @@ func LoadRunInfo(path string) (RunInfo, string, error) {
 	}
 	infoPath := InfoPath(path)
 	data, err := os.ReadFile(infoPath)
+	if errors.Is(err, fs.ErrNotExist) && infoPath != path {
+		// A folder without checkpoint.json: say what it lacks, and what
+		// to do with the weights it may hold.
+		hint := ""
+		if _, serr := os.Stat(filepath.Join(path, WeightsFile)); serr == nil {
+			hint = fmt.Sprintf(" (its %s alone, eval takes with --model and --dataset)", WeightsFile)
+		}
+		return RunInfo{}, "", fmt.Errorf("%s is not a run folder: it has no %s%s", path, InfoFile, hint)
+	}
 	if err != nil {
 		return RunInfo{}, "", fmt.Errorf("checkpoint: %w", err)
 	}

@@ -236,3 +236,21 @@ func TestJSONProblemsSayWhatAndWhere(t *testing.T) {
 	_, err := checkpoint.ReadMetrics(metrics)
 	wantRefusal(t, err, metrics+":2: not valid JSON at byte 24: invalid character 'N'")
 }
+
+// A folder without checkpoint.json is said not to be a run folder, with a
+// word on the weights it may hold, not "open …/checkpoint.json: no such
+// file or directory".
+func TestNotARunFolder(t *testing.T) {
+	dir := t.TempDir()
+	_, _, err := checkpoint.LoadRunInfo(dir)
+	if err == nil || err.Error() != dir+" is not a run folder: it has no checkpoint.json" {
+		t.Errorf("empty folder: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, checkpoint.WeightsFile), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = checkpoint.LoadRunInfo(dir)
+	if err == nil || err.Error() != dir+" is not a run folder: it has no checkpoint.json (its model.safetensors alone, eval takes with --model and --dataset)" {
+		t.Errorf("folder with weights only: %v", err)
+	}
+}
