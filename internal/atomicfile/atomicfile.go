@@ -32,6 +32,11 @@ func IsTemp(name string) bool {
 // the way does, the destination is left untouched and the temporary file removed.
 // The file gets Mode less the process's umask.
 func Write(path string, fill func(w io.Writer) error) (err error) {
+	// A folder in the way would fail only at the rename, after all the
+	// writing, and with "file exists", which says nothing useful.
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("cannot write %s: it is a folder; name a file", path)
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create directory %s: %w", dir, err)

@@ -46,6 +46,27 @@ func TestFailedWriteLeavesOldContentAndNoTemp(t *testing.T) {
 	}
 }
 
+// A folder where the file should go is refused before anything is
+// written, saying so: not "file exists" from the final rename.
+func TestFolderInTheWay(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.png")
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	err := Write(path, func(io.Writer) error { called = true; return nil })
+	if err == nil || err.Error() != "cannot write "+path+": it is a folder; name a file" {
+		t.Errorf("got %v", err)
+	}
+	if called {
+		t.Error("the content was written before the folder was noticed")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("%d entries in the folder, want only the folder out.png", len(entries))
+	}
+}
+
 // A written file is readable by others unless the umask says otherwise, and
 // its temporary name is one IsTemp recognises (so a later run can clean up
 // after a process that died mid-write).

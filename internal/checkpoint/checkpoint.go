@@ -7,12 +7,15 @@
 package checkpoint
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -306,32 +309,147 @@ func equalShape(a []int, b []int) bool {
 	return true
 }
 
+// InfoPath is the checkpoint.json of path: path itself, or the file in it
+// when it is a folder.
+func InfoPath(path string) string {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return filepath.Join(path, InfoFile)
+	}
+	return path
+}
+
 // LoadRunInfo reads checkpoint.json from a run folder (or the file itself)
-// and returns it with the path of its weights.
+// and returns it with the path of its weights. It checks the file's form,
+// not its values: see Check.
 func LoadRunInfo(path string) (RunInfo, string, error) {
-	st, err := os.Stat(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return RunInfo{}, "", fmt.Errorf("checkpoint: %w", err)
 	}
-	infoPath := path
-	if st.IsDir() {
-		infoPath = filepath.Join(path, InfoFile)
-	}
+	infoPath := InfoPath(path)
 	data, err := os.ReadFile(infoPath)
+	if errors.Is(err, fs.ErrNotExist) && infoPath != path {
+		// A folder without checkpoint.json: say what it lacks, and what
+		// to do with the weights it may hold.
+		hint := ""
+		if _, serr := os.Stat(filepath.Join(path, WeightsFile)); serr == nil {
+			hint = fmt.Sprintf(" (its %s alone, eval takes with --model and --dataset)", WeightsFile)
+		}
+		return RunInfo{}, "", fmt.Errorf("%s is not a run folder: it has no %s%s", path, InfoFile, hint)
+	}
 	if err != nil {
 		return RunInfo{}, "", fmt.Errorf("checkpoint: %w", err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return RunInfo{}, "", fmt.Errorf("%w: %s: empty file", ErrCheckpoint, infoPath)
 	}
 	var info RunInfo
 	if err := json.Unmarshal(data, &info); err != nil {
-		return RunInfo{}, "", fmt.Errorf("%w: %s: %v", ErrCheckpoint, infoPath, err)
+		return RunInfo{}, "", fmt.Errorf("%w: %s: %s", ErrCheckpoint, infoPath, jsonProblem(err, "a run's "+InfoFile))
 	}
 	if info.Format != infoFormat {
 		return RunInfo{}, "", fmt.Errorf("%w: %s: format %q, want %q", ErrCheckpoint, infoPath, info.Format, infoFormat)
 	}
-	if info.Weights == "" || filepath.Base(info.Weights) != info.Weights {
+	if !plainName(info.Weights) {
 		return RunInfo{}, "", fmt.Errorf("%w: %s: weights %q must be a file name in the run folder", ErrCheckpoint, infoPath, info.Weights)
 	}
+	if info.OptimizerState != "" && !plainName(info.OptimizerState) {
+		return RunInfo{}, "", fmt.Errorf("%w: %s: optimizer_state %q must be a file name in the run folder", ErrCheckpoint, infoPath, info.OptimizerState)
+	}
 	return info, filepath.Join(filepath.Dir(infoPath), info.Weights), nil
+}
+
+// jsonProblem words an error of json.Unmarshal for people: the field and
+// the kind of value it needs rather than Go's type names, or where the
+// text stops being JSON. what names the file's kind ("a run's
+// checkpoint.json").
+func jsonProblem(err error, what string) string {
+	var (
+		typeErr   *json.UnmarshalTypeError
+		syntaxErr *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return fmt.Sprintf("%s: a JSON %s where %s belongs", typeErr.Field, typeErr.Value, jsonKind(typeErr.Type))
+	case errors.As(err, &typeErr):
+		return fmt.Sprintf("a JSON %s, not %s (an object)", typeErr.Value, what)
+	case errors.As(err, &syntaxErr) && syntaxErr.Offset == 0:
+		return "empty"
+	case errors.As(err, &syntaxErr) && err.Error() == "unexpected end of JSON input":
+		return fmt.Sprintf("the JSON ends early, after %d bytes (a truncated file?)", syntaxErr.Offset)
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("not valid JSON at byte %d: %v", syntaxErr.Offset, err)
+	}
+	return err.Error()
+}
+
+// jsonKind names the JSON value a Go type takes.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint64, reflect.Uint32:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	}
+	return "an object"
+}
+
+// plainName says whether name is a file's name alone: no folder, and not
+// "." or "..", which name folders.
+func plainName(name string) bool {
+	return name != "" && name != "." && name != ".." && filepath.Base(name) == name
+}
+
+// Check refuses values of checkpoint.json that no run writes and that
+// rebuilding the run would trip on later, less clearly: a configuration
+// out of range, an unknown model or dataset, a normalization that does not
+// fit the dataset's channels, a position past the run's epochs. Every error
+// names file (the checkpoint.json) and wraps ErrCheckpoint alone: a bad
+// value in a file is not a usage error. Whether the model fits the dataset
+// is left to building it (models.New), which callers report the same way.
+func (i RunInfo) Check(file string) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrCheckpoint, file, fmt.Sprintf(format, args...))
+	}
+	c := i.Config
+	if err := c.Validate(); err != nil {
+		return bad("%v", err)
+	}
+	info, err := datasets.Lookup(c.Dataset)
+	if err != nil {
+		return bad("%v", err)
+	}
+	if err := models.Known(c.Model); err != nil {
+		return bad("%v", err)
+	}
+	if n := i.Normalize; len(n.Mean) > 0 || len(n.Std) > 0 {
+		if len(n.Mean) != info.C || len(n.Std) != info.C {
+			return bad("normalize has %d means and %d stds; %s images have %d channels", len(n.Mean), len(n.Std), info.Name, info.C)
+		}
+		for ch := range n.Mean {
+			m, sd := n.Mean[ch], n.Std[ch]
+			if math.IsNaN(float64(m)) || math.IsInf(float64(m), 0) || !(sd > 0) || math.IsInf(float64(sd), 0) {
+				return bad("normalize channel %d has mean %g and std %g; the mean must be a number and the std a positive one", ch, m, sd)
+			}
+		}
+	}
+	if p := i.Progress; p != nil {
+		next := p.Next
+		switch {
+		case next.Epoch < 0 || next.Batch < 0:
+			return bad("progress: next is epoch %d, batch %d (counted from 0): negative", next.Epoch, next.Batch)
+		case next.Epoch > c.Epochs || next.Epoch == c.Epochs && next.Batch > 0:
+			return bad("progress: next is epoch %d, batch %d (counted from 0): past the run's %d epochs", next.Epoch, next.Batch, c.Epochs)
+		case p.Steps < 0 || p.Images < 0 || p.MetricsBytes < 0 || p.EpochBatches < 0:
+			return bad("progress: negative counts (steps %d, images %d, metrics_bytes %d, epoch_batches %d)", p.Steps, p.Images, p.MetricsBytes, p.EpochBatches)
+		}
+	}
+	return nil
 }
 
 // OptimizerState is an optimizer's state_dict-like tensors ("<param>.exp_avg",

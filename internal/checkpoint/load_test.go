@@ -2,6 +2,7 @@ package checkpoint_test
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -194,5 +195,62 @@ func wantRefusal(t *testing.T, err error, wants ...string) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
+	}
+}
+
+// A checkpoint.json or metrics.jsonl that is not what it should be is
+// refused with the file, the field or byte, and what was wanted, in words
+// rather than Go's type names ("cannot unmarshal string into Go struct
+// field Config.config.epochs of type int").
+func TestJSONProblemsSayWhatAndWhere(t *testing.T) {
+	dir := t.TempDir()
+	info := filepath.Join(dir, checkpoint.InfoFile)
+	for _, tc := range []struct{ content, want string }{
+		{``, info + ": empty file"},
+		{"  \n", info + ": empty file"},
+		{`{"format": "cnntrain-run/1", "config": {"epochs": "ten"}}`, info + `: config.epochs: a JSON string where a whole number belongs`},
+		{`{"format": "cnntrain-run/1", "normalize": {"mean": "x"}}`, info + `: normalize.mean: a JSON string where a list belongs`},
+		{`[1, 2]`, info + `: a JSON array, not a run's checkpoint.json (an object)`},
+		{`{"format": "cnntrain-run/1", "config": {`, info + `: the JSON ends early, after 40 bytes (a truncated file?)`},
+		{`{not json}`, info + `: not valid JSON at byte 2: invalid character 'n'`},
+	} {
+		if err := os.WriteFile(info, []byte(tc.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := checkpoint.LoadRunInfo(dir)
+		wantRefusal(t, err, tc.want)
+	}
+
+	metrics := filepath.Join(dir, checkpoint.MetricsFile)
+	good := `{"kind":"epoch","epoch":1,"step":4,"loss":2.3}` + "\n"
+	// Blank lines, as an editor may leave, are no records and no error.
+	if err := os.WriteFile(metrics, []byte(good+"\n"+good+"  \n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := checkpoint.ReadMetrics(metrics); err != nil || len(recs) != 2 {
+		t.Errorf("two records and blank lines: %d records, %v", len(recs), err)
+	}
+	if err := os.WriteFile(metrics, []byte(good+`{"kind":"epoch","loss":NaN}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := checkpoint.ReadMetrics(metrics)
+	wantRefusal(t, err, metrics+":2: not valid JSON at byte 24: invalid character 'N'")
+}
+
+// A folder without checkpoint.json is said not to be a run folder, with a
+// word on the weights it may hold, not "open …/checkpoint.json: no such
+// file or directory".
+func TestNotARunFolder(t *testing.T) {
+	dir := t.TempDir()
+	_, _, err := checkpoint.LoadRunInfo(dir)
+	if err == nil || err.Error() != dir+" is not a run folder: it has no checkpoint.json" {
+		t.Errorf("empty folder: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, checkpoint.WeightsFile), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = checkpoint.LoadRunInfo(dir)
+	if err == nil || err.Error() != dir+" is not a run folder: it has no checkpoint.json (its model.safetensors alone, eval takes with --model and --dataset)" {
+		t.Errorf("folder with weights only: %v", err)
 	}
 }

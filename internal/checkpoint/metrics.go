@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -73,9 +74,12 @@ func ReadMetrics(path string) ([]Record, error) {
 	var out []Record
 	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue // a blank line, as an editor may leave at the end
+		}
 		var r Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, fmt.Errorf("%w: %s:%d: %v", ErrCheckpoint, path, line, err)
+			return nil, fmt.Errorf("%w: %s:%d: %s", ErrCheckpoint, path, line, jsonProblem(err, "a line of "+MetricsFile))
 		}
 		out = append(out, r)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -37,7 +39,7 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 		{[]string{"train", "--lr", "inf"}, "learning rate must be a positive number, got +Inf"},
 		{[]string{"train", "--optimizer", "adam", "--momentum", "0.9"}, "momentum applies to sgd only"},
 		{[]string{"train", "--hidden", "0"}, "--hidden must be at least 1"},
-		{[]string{"train", "--model", "vgg11", "--dataset", "cifar10", "--width", "0"}, "--width must be at least 1"},
+		{[]string{"train", "--model", "vgg11", "--dataset", "cifar10", "--width", "0"}, "--width must be above 0"},
 		{[]string{"train", "--momentum", "1.5"}, "momentum must be in [0, 1)"},
 		{[]string{"train", "--batch-size", "x"}, `invalid argument "x" for "--batch-size"`},
 		{[]string{"train", "--no-such-flag"}, "unknown flag: --no-such-flag"},
@@ -46,7 +48,12 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 		{[]string{"eval"}, "--checkpoint is required"},
 		{[]string{"eval", "--batch-size", "-1", "--checkpoint", "x"}, "--batch-size must be at least 1"},
 		{[]string{"shuffle-experiment", "--seeds", "0"}, "--seeds must be at least 1"},
-		{[]string{"shuffle-experiment", "--hidden", "-3"}, "hidden must be at least 1"},
+		// An empty value (an unset shell variable) is no value: not a new
+		// run, not the preset.
+		{[]string{"train", "--resume", ""}, "--resume needs a run folder"},
+		{[]string{"train", "--config", ""}, "--config needs a file name"},
+		{[]string{"shuffle-experiment", "--config", ""}, "--config needs a file name"},
+		{[]string{"shuffle-experiment", "--hidden", "-3"}, "hidden must be from 1 to 16384, got -3"},
 	} {
 		code, stdout, stderr := run(t, append(tc.args, "--data-dir", dataDir, "--no-download")...)
 		if code != ExitUsage {
@@ -81,6 +88,21 @@ func TestUsageMessagesSayWhatIsWrong(t *testing.T) {
 		want := "cnntrain: " + tc.want + "\nRun 'cnntrain " + tc.args[0] + " --help' for usage.\n"
 		if code != ExitUsage || stderr != want || stdout != "" {
 			t.Errorf("%v: exit %d, stdout %q\n got %q\nwant %q", tc.args, code, stdout, stderr, want)
+		}
+	}
+}
+
+// A --data-dir that is a file is a usage error saying so, for every
+// command that reads data, before any download is tried.
+func TestDataDirThatIsAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"train"}, {"show"}, {"shuffle-experiment"}, {"datasets"}} {
+		code, _, stderr := run(t, append(args, "--data-dir", file)...)
+		if code != ExitUsage || !strings.Contains(stderr, "--data-dir "+file+" is a file; it must name a folder") {
+			t.Errorf("%v: exit %d, %q", args, code, stderr)
 		}
 	}
 }

@@ -76,10 +76,12 @@ func (c *configFlags) addFlags(fs *pflag.FlagSet, omit ...string) {
 		fs.BoolVar(&v.BNBatchStatsAtTest, n, false, "test BatchNorm with batch statistics, as the VGG notebook did by never calling eval()")
 	})
 	add("train_subset", func(n string) { fs.IntVar(&v.TrainSubset, n, 0, "train on the first N training images only (0: all)") })
-	add("hidden", func(n string) { fs.IntVar(&v.Hidden, n, 0, "mlp: hidden layer width (default 8)") })
-	add("features", func(n string) { fs.IntVar(&v.Features, n, 0, "MNIST cnn: feature maps per convolution (default 6)") })
+	add("hidden", func(n string) { fs.IntVar(&v.Hidden, n, 0, "mlp: hidden layer width (default 8, at most 16384)") })
+	add("features", func(n string) {
+		fs.IntVar(&v.Features, n, 0, "MNIST cnn: feature maps per convolution (default 6, at most 1024)")
+	})
 	add("width", func(n string) {
-		fs.Float64Var(&v.Width, n, 0, "vgg: channel multiplier, e.g. 0.25 for quick CPU runs (default 1)")
+		fs.Float64Var(&v.Width, n, 0, "vgg: channel multiplier, e.g. 0.25 for quick CPU runs (default 1, at most 4)")
 	})
 	add("device", func(n string) {
 		fs.StringVar(&v.Device, n, "auto", "where to train: auto (a working GPU, else the CPU), cpu, cuda or cuda:N")
@@ -100,6 +102,11 @@ func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
 // resolve computes the effective configuration. extra maps additional file
 // keys a command accepts (shuffle-experiment's seeds) to where they go.
 func (c *configFlags) resolve(extra map[string]any) (config.Config, error) {
+	// --config "" (an unset variable in a script, say) would train the
+	// preset as if no file had been meant: refused.
+	if c.File == "" && c.changedFlag("config") {
+		return config.Config{}, usagef("--config needs a file name (leave the flag out for none)")
+	}
 	file := map[string]yaml.Node{}
 	if c.File != "" {
 		var err error
@@ -147,16 +154,24 @@ func (c *configFlags) resolve(extra map[string]any) (config.Config, error) {
 	}
 	// 0 means "the model's default" inside Config; a 0 the user wrote is
 	// refused rather than silently read as the default.
-	for _, key := range []string{"hidden", "features", "width"} {
+	for _, z := range []struct{ key, least string }{{"hidden", "at least 1"}, {"features", "at least 1"}, {"width", "above 0"}} {
+		key, least := z.key, z.least
 		v, _ := configField(&cfg, key)
 		if !v.IsZero() {
 			continue
 		}
 		if c.changed(key) {
-			return config.Config{}, usagef("--%s must be at least 1 (leave it out for the model's default)", flagName(key))
+			return config.Config{}, usagef("--%s must be %s (leave it out for the model's default)", flagName(key), least)
 		}
 		if n, inFile := file[key]; inFile {
-			return config.Config{}, usagef("%s:%d: %s must be at least 1 (leave it out for the model's default)", c.File, n.Line, key)
+			return config.Config{}, usagef("%s:%d: %s must be %s (leave it out for the model's default)", c.File, n.Line, key, least)
+		}
+	}
+	// A bad value the file set is reported at its line; the rest, from
+	// flags and presets, Check reports by name.
+	for _, p := range cfg.Problems() {
+		if n, inFile := file[p.Key]; inFile && !c.changed(p.Key) {
+			return config.Config{}, usagef("%s:%d: %w: %w", c.File, n.Line, config.ErrInvalidConfig, p.Err)
 		}
 	}
 	// Names are case-insensitive; the run records the registered spelling.
@@ -164,8 +179,14 @@ func (c *configFlags) resolve(extra map[string]any) (config.Config, error) {
 	return cfg, nil
 }
 
-func (c *configFlags) changed(key string) bool {
-	f := c.fs.Lookup(flagName(key))
+func (c *configFlags) changed(key string) bool { return c.changedFlag(flagName(key)) }
+
+// changedFlag says whether flag name was given on the command line.
+func (c *configFlags) changedFlag(name string) bool {
+	if c.fs == nil {
+		return false
+	}
+	f := c.fs.Lookup(name)
 	return f != nil && f.Changed
 }
 
@@ -182,12 +203,25 @@ func decodeSetting(n yaml.Node, field reflect.Value) error {
 	return n.Decode(field.Addr().Interface())
 }
 
+// maxConfigSize bounds a --config file: a run's config.yaml is under 1 KB.
+const maxConfigSize = 1 << 20
+
 // readConfigFile parses a YAML mapping, decodes the extra keys and returns
 // the others, refusing keys that are neither.
 func readConfigFile(path string, extra map[string]any) (map[string]yaml.Node, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, usagef("--config: %v", err)
+	}
+	defer f.Close()
+	// Bounded: --config /dev/zero, or a dataset file passed by mistake,
+	// must not be read into memory until the machine gives out.
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, usagef("--config: %v", err)
+	}
+	if len(data) > maxConfigSize {
+		return nil, usagef("%s: larger than %d bytes; a config file is a few lines of settings (key: value)", path, maxConfigSize)
 	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))

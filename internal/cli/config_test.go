@@ -81,6 +81,16 @@ func TestConfigFileErrorsNameFileAndLine(t *testing.T) {
 		{"batchsize: 32\n", `(did you mean batch_size?)`},
 		{"epochs: 2\n---\nepochs: 3\n", ":2: a second YAML document"},
 		{"hidden: 0\n", ":1: hidden must be at least 1"},
+		{"width: 0\n", ":1: width must be above 0"},
+		// Values in range of their type but not of the setting: the line
+		// that set them, not just the setting's name.
+		{"model: mlp\nepochs: -1\n", ":2: invalid configuration: epochs must be at least 1, got -1"},
+		{"batch_size: 0\n", ":1: invalid configuration: batch size must be at least 1, got 0"},
+		{"epochs: 2\nlr: .nan\n", ":2: invalid configuration: learning rate must be a positive number, got NaN"},
+		{"normalize: {mean: [0.1], std: [0]}\n", ":1: invalid configuration: normalize std must be a positive number"},
+		{"device: tpu\n", `:1: invalid configuration: bad device "tpu"`},
+		{"hidden: 2000000000\n", ":1: invalid configuration: hidden must be from 1 to 16384, got 2000000000"},
+		{"model: vgg11\ndataset: cifar10\nwidth: 8\n", ":3: invalid configuration: width must be in (0, 4], got 8"},
 	} {
 		_, err := resolveWith(t, tc.file)
 		var ue usageError
@@ -127,5 +137,26 @@ func TestAdamDropsThePresetsMomentum(t *testing.T) {
 	}
 	if cfg.Momentum != 0 || cfg.Check() != nil {
 		t.Errorf("adam on mnist: momentum %g, check %v", cfg.Momentum, cfg.Check())
+	}
+}
+
+// A bad value in the file that a flag overrides never counts: the flag's
+// value is the one used.
+func TestConfigFileBadValueOverriddenByFlag(t *testing.T) {
+	cfg, err := resolveWith(t, "epochs: -1\n", "--epochs", "2")
+	if err != nil || cfg.Epochs != 2 {
+		t.Errorf("epochs -1 in the file, --epochs 2: got %d, %v", cfg.Epochs, err)
+	}
+}
+
+// A file far larger than any config file is refused without being read
+// whole: --config /dev/zero used to fill the memory until the process was
+// killed.
+func TestConfigFileTooLarge(t *testing.T) {
+	big := "# " + strings.Repeat("x", 1<<20) + "\nepochs: 2\n"
+	_, err := resolveWith(t, big)
+	var ue usageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "c.yaml: larger than 1048576 bytes") {
+		t.Errorf("got %v, want a usage error saying c.yaml is too large", err)
 	}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"io"
+	"os"
 
 	"github.com/cnntrain/cnntrain/internal/datasets"
 	"github.com/cnntrain/cnntrain/internal/train"
@@ -36,10 +37,26 @@ func (o *dataOptions) read(ctx context.Context, name string, progress io.Writer,
 	if err != nil {
 		return train.Data{}, err
 	}
+	if err := checkDataDirFlag(o.DataDir); err != nil {
+		return train.Data{}, err
+	}
 	dir := datasets.ResolveDataDir(o.DataDir)
 	tr, te, err := datasets.Load(ctx, name, dir, datasets.LoadOptions{Download: !o.NoDownload, Progress: progress, TestOnly: testOnly})
 	if err != nil {
 		return train.Data{}, err // datasets' errors name the dataset and file
 	}
 	return train.Data{Info: info, Train: tr, Test: te}, nil
+}
+
+// checkDataDirFlag refuses a --data-dir that names a file: a usage error,
+// rather than missing files to put in a folder that cannot be one. (A
+// $CNNTRAIN_DATA or ./data that is a file, datasets.Load refuses.)
+func checkDataDirFlag(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		return usagef("--data-dir %s is a file; it must name a folder (holding mnist/, cifar-10-batches-bin/ …)", dir)
+	}
+	return nil
 }

@@ -45,6 +45,9 @@ from the official mirrors when a command needs them (unless --no-download).`,
 
 // RunDatasets lists the datasets and their files.
 func RunDatasets(_ context.Context, o *DatasetsOptions, s Streams) error {
+	if err := checkDataDirFlag(o.DataDir); err != nil {
+		return err
+	}
 	dir := datasets.ResolveDataDir(o.DataDir)
 	var rows []DatasetInfo
 	for _, name := range datasets.Names() {

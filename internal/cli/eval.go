@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -52,6 +53,10 @@ type EvalOptions struct {
 	// Show draws the first Show test images with their true and predicted
 	// classes and prints both rows of classes, as the notebooks do.
 	Show int
+	// bareFlags are the flags given that describe a bare state_dict
+	// (--model, --hidden …): refused for a checkpoint that describes
+	// itself, rather than silently ignored.
+	bareFlags []string
 }
 
 // EvalReport is what eval prints with --json.
@@ -83,6 +88,11 @@ from PyTorch) needs --model and --dataset.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.BNBatchStatsSet = cmd.Flags().Changed("bn-batch-stats-at-test")
+			for _, name := range []string{"model", "dataset", "hidden", "features", "width", "shuffle-pixels", "permutation-seed"} {
+				if cmd.Flags().Changed(name) {
+					opts.bareFlags = append(opts.bareFlags, name)
+				}
+			}
 			if cmd.Flags().Changed("plot") && noPicture(opts.Plot) {
 				opts.Plot = "none" // --plot "" too, as shuffle-experiment takes it
 			}
@@ -114,6 +124,9 @@ type evalTarget struct {
 	normalize *datasets.Normalize // nil: the dataset's default
 	weights   string
 	dataDir   string // the run's data folder, "" if unknown
+	// infoFile is the checkpoint.json the model is described by; "" for a
+	// bare state_dict described by flags.
+	infoFile string
 }
 
 func (o *EvalOptions) resolve() (evalTarget, error) {
@@ -134,27 +147,39 @@ func (o *EvalOptions) resolve() (evalTarget, error) {
 			return o.bareTarget()
 		}
 	}
-	if o.Model != "" || o.Dataset != "" {
-		return evalTarget{}, usagef("--model and --dataset are only for bare .safetensors files; %s describes its own model", o.Checkpoint)
+	given := o.bareFlags
+	if given == nil { // called without the command line
+		for name, set := range map[string]bool{"model": o.Model != "", "dataset": o.Dataset != ""} {
+			if set {
+				given = append(given, name)
+			}
+		}
+		slices.Sort(given)
+	}
+	if len(given) > 0 {
+		return evalTarget{}, usagef("--%s only describe a bare .safetensors file; %s describes its own model", strings.Join(given, ", --"), o.Checkpoint)
 	}
 	info, weights, err := checkpoint.LoadRunInfo(infoPath)
 	if err != nil {
 		return evalTarget{}, err
 	}
 	// A bad value in the file is the file's fault, not the command line's:
-	// reported, not wrapped, so that it is not a usage error.
-	if err := info.Config.Validate(); err != nil {
-		file := infoPath
-		if st, serr := os.Stat(file); serr == nil && st.IsDir() {
-			file = filepath.Join(file, checkpoint.InfoFile)
-		}
-		return evalTarget{}, fmt.Errorf("%w: %s: %v", checkpoint.ErrCheckpoint, file, err)
+	// reported as a bad checkpoint naming it, not as a usage error.
+	file := checkpoint.InfoPath(infoPath)
+	if err := info.Check(file); err != nil {
+		return evalTarget{}, err
 	}
 	if isWeights {
 		weights = o.Checkpoint
 	}
-	norm := &datasets.Normalize{Mean: info.Normalize.Mean, Std: info.Normalize.Std}
-	return evalTarget{cfg: info.Config, normalize: norm, weights: weights, dataDir: info.DataDir}, nil
+	t := evalTarget{cfg: info.Config, weights: weights, dataDir: info.DataDir, infoFile: file}
+	// A checkpoint.json that records no normalization (written by hand
+	// for a PyTorch state_dict, say) gets the configuration's, as
+	// torch_eval.py does, rather than none at all.
+	if len(info.Normalize.Mean) > 0 {
+		t.normalize = &datasets.Normalize{Mean: info.Normalize.Mean, Std: info.Normalize.Std}
+	}
+	return t, nil
 }
 
 func (o *EvalOptions) bareTarget() (evalTarget, error) {
@@ -217,6 +242,11 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 		return err
 	}
 	m, err := models.New(t.cfg.Model, data.Input(), t.cfg.ModelConfig())
+	if err != nil && t.infoFile != "" {
+		// A model that cannot be built from checkpoint.json (vgg11 on
+		// mnist, say) is the file's fault: exit 1, naming it.
+		return fmt.Errorf("%w: %s: %v", checkpoint.ErrCheckpoint, t.infoFile, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/cnntrain/cnntrain/internal/checkpoint"
 	"github.com/cnntrain/cnntrain/internal/config"
 	"github.com/cnntrain/cnntrain/internal/datasets"
+	"github.com/cnntrain/cnntrain/internal/device"
 	"github.com/cnntrain/cnntrain/internal/train"
 	"github.com/spf13/cobra"
 )
@@ -100,6 +101,10 @@ func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
 		resumed *checkpoint.RunInfo
 		err     error
 	)
+	if opts.Resume == "" && opts.Config.changedFlag("resume") {
+		// --resume "$RUN" with RUN unset must not start a new run.
+		return usagef("--resume needs a run folder (leave the flag out for a new run)")
+	}
 	if opts.Resume != "" {
 		folder, resumed, cfg, err = opts.openResumed(s.Err)
 	} else {
@@ -252,6 +257,18 @@ func (opts *TrainOptions) openResumed(msgs io.Writer) (*checkpoint.Folder, *chec
 	if !info.Resumable() {
 		return nil, nil, config.Config{}, usagef("%s holds a %s run; there is nothing to resume", opts.Resume, cmp.Or(info.Status, checkpoint.StatusFinished))
 	}
+	// The run's own settings are checked as the file's: a bad value there
+	// is a bad checkpoint (exit 1, naming checkpoint.json), not a usage
+	// error of this command line.
+	file := checkpoint.InfoPath(opts.Resume)
+	if err := info.Check(file); err != nil {
+		return nil, nil, config.Config{}, err
+	}
+	own := info.Config
+	own.Device = "" // whether its device is here is not the file's fault
+	if err := own.Check(); err != nil {
+		return nil, nil, config.Config{}, fmt.Errorf("%w: %s: %v", checkpoint.ErrCheckpoint, file, err)
+	}
 	cfg := info.Config
 	for _, key := range resumeKeys {
 		if opts.Config.changed(key) {
@@ -260,8 +277,13 @@ func (opts *TrainOptions) openResumed(msgs io.Writer) (*checkpoint.Folder, *chec
 			dst.Set(src)
 		}
 	}
-	if err := cfg.Check(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, nil, config.Config{}, err
+	}
+	if cfg.Device != "" {
+		if err := device.Available(cfg.Device); err != nil {
+			return nil, nil, config.Config{}, err
+		}
 	}
 	folder, err := checkpoint.Open(opts.Resume)
 	if err != nil {

@@ -271,3 +271,103 @@ func TestCheckpointEveryNMinibatches(t *testing.T) {
 		t.Errorf("at minibatch 100 the checkpoint has status %q, progress %+v; want running before epoch 0's minibatch 80 after 80 steps", mid.Status, p)
 	}
 }
+
+// A bad value inside a run's checkpoint.json is a bad file, for eval and
+// for train --resume alike: exit 1 with the file's path and what is wrong,
+// not a usage error with "Run --help", and nothing read or written on the
+// strength of it (an optimizer_state outside the folder, a position past
+// the last epoch that used to "finish" the run untouched).
+func TestBadValuesInCheckpointJSONAreABadFile(t *testing.T) {
+	data := fakeMNIST(t)
+	good := filepath.Join(t.TempDir(), "good")
+	if code, _, stderr := run(t, quickTrain(data, "--run-dir", good)...); code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(j map[string]any)
+		want string
+	}{
+		{"unknown model", func(j map[string]any) { cfgOf(j)["model"] = "resnet" }, `unknown model "resnet"`},
+		{"unknown dataset", func(j map[string]any) { cfgOf(j)["dataset"] = "imagenet" }, `unknown dataset "imagenet"`},
+		{"model that does not fit", func(j map[string]any) { cfgOf(j)["model"] = "vgg11" }, "VGG needs images of at least 32x32"},
+		{"zero epochs", func(j map[string]any) { cfgOf(j)["epochs"] = 0 }, "epochs must be at least 1"},
+		{"huge hidden", func(j map[string]any) { cfgOf(j)["hidden"] = 2000000000 }, "hidden must be from 1 to 16384"},
+		{"zero std", func(j map[string]any) { j["normalize"].(map[string]any)["std"] = []float64{0} }, "normalize channel 0 has mean 0.1307 and std 0"},
+		{"three channels of mnist", func(j map[string]any) { j["normalize"].(map[string]any)["std"] = []float64{1, 2, 3} }, "normalize has 1 means and 3 stds"},
+		{"past the last epoch", func(j map[string]any) { progressOf(j)["next"] = map[string]any{"epoch": 50, "batch": 3} }, "past the run's 1 epochs"},
+		{"negative metrics length", func(j map[string]any) { progressOf(j)["metrics_bytes"] = -1 }, "negative counts"},
+		{"optimizer state outside", func(j map[string]any) { j["optimizer_state"] = "../optimizer.safetensors" }, `optimizer_state "../optimizer.safetensors" must be a file name`},
+		{"weights a folder", func(j map[string]any) { j["weights"] = ".." }, `weights ".." must be a file name`},
+	} {
+		dir := filepath.Join(t.TempDir(), "run")
+		if err := os.CopyFS(dir, os.DirFS(good)); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(dir, checkpoint.InfoFile)
+		editJSON(t, file, func(j map[string]any) {
+			j["status"] = checkpoint.StatusInterrupted // resumable
+			tc.edit(j)
+		})
+		for _, args := range [][]string{
+			{"eval", "--checkpoint", dir, "--plot", "none"},
+			{"train", "--resume", dir},
+		} {
+			code, _, stderr := run(t, append(args, "--data-dir", data, "--no-download")...)
+			if code != ExitFailure || !strings.Contains(stderr, "bad checkpoint: "+file+": ") || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "--help") {
+				t.Errorf("%s: %s: exit %d, want 1 naming %s and %q:\n%s", tc.name, args[0], code, file, tc.want, stderr)
+			}
+		}
+	}
+}
+
+// A checkpoint.json without a normalization (one written by hand for a
+// PyTorch state_dict) gets the configuration's, as torch_eval.py does, not
+// none at all; and eval refuses the flags that describe a bare state_dict
+// for a checkpoint that describes itself instead of ignoring them.
+func TestEvalOfACheckpointJSONWithoutNormalization(t *testing.T) {
+	data := fakeMNIST(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	if code, _, stderr := run(t, quickTrain(data, "--run-dir", dir)...); code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	eval := func() string {
+		code, out, stderr := run(t, "eval", "--checkpoint", dir, "--data-dir", data, "--plot", "none")
+		if code != ExitOK {
+			t.Fatalf("eval: exit %d\n%s", code, stderr)
+		}
+		return strings.SplitN(out, "\n", 2)[0]
+	}
+	want := eval()
+	editJSON(t, filepath.Join(dir, checkpoint.InfoFile), func(j map[string]any) { delete(j, "normalize") })
+	if got := eval(); got != want {
+		t.Errorf("without normalize in checkpoint.json: %q, want %q", got, want)
+	}
+	code, _, stderr := run(t, "eval", "--checkpoint", dir, "--data-dir", data, "--hidden", "16", "--shuffle-pixels")
+	if code != ExitUsage || !strings.Contains(stderr, "--hidden, --shuffle-pixels only describe a bare .safetensors file") {
+		t.Errorf("eval of a run folder with --hidden: exit %d, %q", code, stderr)
+	}
+}
+
+func cfgOf(j map[string]any) map[string]any      { return j["config"].(map[string]any) }
+func progressOf(j map[string]any) map[string]any { return j["progress"].(map[string]any) }
+
+// editJSON rewrites the JSON object in file through edit.
+func editJSON(t *testing.T, file string, edit func(map[string]any)) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j map[string]any
+	if err := json.Unmarshal(b, &j); err != nil {
+		t.Fatal(err)
+	}
+	edit(j)
+	if b, err = json.Marshal(j); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -112,45 +112,63 @@ func notebook(model, dataset string) (p datasets.Preset, ok bool) {
 // ErrInvalidConfig is wrapped by Config.Validate for values out of range.
 var ErrInvalidConfig = errors.New("invalid configuration")
 
+// Problem is a value out of range: Key is its setting's YAML key, so that a
+// caller can say where the value came from (a config file's line, a flag).
+type Problem struct {
+	Key string
+	Err error
+}
+
 // Validate checks the values a user can get wrong.
 func (c Config) Validate() error {
-	var problems []error
-	check := func(ok bool, format string, args ...any) {
+	problems := c.Problems()
+	if len(problems) == 0 {
+		return nil
+	}
+	errs := make([]error, len(problems))
+	for i, p := range problems {
+		errs[i] = p.Err
+	}
+	return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
+}
+
+// Problems lists what Validate refuses, each with its setting's key.
+func (c Config) Problems() []Problem {
+	var problems []Problem
+	check := func(ok bool, key, format string, args ...any) {
 		if !ok {
-			problems = append(problems, fmt.Errorf(format, args...))
+			problems = append(problems, Problem{key, fmt.Errorf(format, args...)})
 		}
 	}
-	check(c.Epochs >= 1, "epochs must be at least 1, got %d", c.Epochs)
-	check(c.BatchSize >= 1, "batch size must be at least 1, got %d", c.BatchSize)
-	check(c.TestBatchSize >= 1, "test batch size must be at least 1, got %d", c.TestBatchSize)
-	check(c.Optimizer == "sgd" || c.Optimizer == "adam", "optimizer must be sgd or adam, got %q", c.Optimizer)
+	check(c.Epochs >= 1, "epochs", "epochs must be at least 1, got %d", c.Epochs)
+	check(c.BatchSize >= 1, "batch_size", "batch size must be at least 1, got %d", c.BatchSize)
+	check(c.TestBatchSize >= 1, "test_batch_size", "test batch size must be at least 1, got %d", c.TestBatchSize)
+	check(c.Optimizer == "sgd" || c.Optimizer == "adam", "optimizer", "optimizer must be sgd or adam, got %q", c.Optimizer)
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-	check(c.LR > 0 && finite(c.LR), "learning rate must be a positive number, got %g", c.LR)
-	check(c.Momentum >= 0 && c.Momentum < 1, "momentum must be in [0, 1), got %g", c.Momentum)
-	check(c.Optimizer != "adam" || c.Momentum == 0, "momentum applies to sgd only; adam uses its betas")
-	check(c.WeightDecay >= 0 && finite(c.WeightDecay), "weight decay must be a number of at least 0, got %g", c.WeightDecay)
-	check(c.Hidden >= 0, "hidden must be at least 1, got %d", c.Hidden)
-	check(c.Features >= 0, "features must be at least 1, got %d", c.Features)
-	check(c.Width >= 0 && finite(c.Width), "width must be a positive number, got %g", c.Width)
-	check(c.TrainSubset >= 0, "train subset must be at least 0, got %d", c.TrainSubset)
+	check(c.LR > 0 && finite(c.LR), "lr", "learning rate must be a positive number, got %g", c.LR)
+	check(c.Momentum >= 0 && c.Momentum < 1, "momentum", "momentum must be in [0, 1), got %g", c.Momentum)
+	check(c.Optimizer != "adam" || c.Momentum == 0, "momentum", "momentum applies to sgd only; adam uses its betas")
+	check(c.WeightDecay >= 0 && finite(c.WeightDecay), "weight_decay", "weight decay must be a number of at least 0, got %g", c.WeightDecay)
+	// 0 is the model's default; models.New checks these bounds too.
+	check(c.Hidden >= 0 && c.Hidden <= models.MaxHidden, "hidden", "hidden must be from 1 to %d, got %d", models.MaxHidden, c.Hidden)
+	check(c.Features >= 0 && c.Features <= models.MaxFeatures, "features", "features must be from 1 to %d, got %d", models.MaxFeatures, c.Features)
+	check(c.Width >= 0 && c.Width <= models.MaxWidth, "width", "width must be in (0, %g], got %g", models.MaxWidth, c.Width)
+	check(c.TrainSubset >= 0, "train_subset", "train subset must be at least 0, got %d", c.TrainSubset)
 	if c.Device != "" {
 		if err := device.Check(c.Device); err != nil {
-			problems = append(problems, err)
+			problems = append(problems, Problem{"device", err})
 		}
 	}
 	if n := c.Normalize; n != nil {
-		check(len(n.Mean) == len(n.Std) && len(n.Mean) > 0, "normalize needs as many means as stds, got %d and %d", len(n.Mean), len(n.Std))
+		check(len(n.Mean) == len(n.Std) && len(n.Mean) > 0, "normalize", "normalize needs as many means as stds, got %d and %d", len(n.Mean), len(n.Std))
 		for _, s := range n.Std {
-			check(s > 0 && finite(float64(s)), "normalize std must be a positive number, got %g", s)
+			check(s > 0 && finite(float64(s)), "normalize", "normalize std must be a positive number, got %g", s)
 		}
 		for _, m := range n.Mean {
-			check(finite(float64(m)), "normalize mean must be a number, got %g", m)
+			check(finite(float64(m)), "normalize", "normalize mean must be a number, got %g", m)
 		}
 	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(problems...))
-	}
-	return nil
+	return problems
 }
 
 // Check validates c and makes sure its model exists and fits its dataset,

@@ -21,6 +21,9 @@ var (
 	// ErrCorrupt: a file exists but its content is not what the format or the
 	// dataset promises.
 	ErrCorrupt = errors.New("corrupt dataset file")
+	// ErrNotAFolder: a file stands where the data folder, or a dataset's
+	// folder in it, should be.
+	ErrNotAFolder = errors.New("not a folder")
 )
 
 // Split is one labelled image set in memory, NCHW, raw bytes 0..255.

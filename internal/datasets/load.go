@@ -45,6 +45,13 @@ func Load(ctx context.Context, name, dataDir string, opt LoadOptions) (train, te
 		dataDir = abs
 	}
 	dir := filepath.Join(dataDir, d.dir)
+	// A file in the way would be reported as missing files to put in a
+	// folder that cannot exist, after a download that cannot save them.
+	for _, p := range []string{dataDir, dir} {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return nil, nil, fmt.Errorf("%s: %w: %s is a file; the data folder (--data-dir, $CNNTRAIN_DATA) holds a folder per dataset (%s/)", d.info.Name, ErrNotAFolder, p, d.dir)
+		}
+	}
 
 	needed := d.files
 	if opt.TestOnly {

@@ -189,6 +189,27 @@ func TestLoadMissingAbsolutePath(t *testing.T) {
 	}
 }
 
+// A file where the data folder or the dataset's folder should be is named
+// as such, not reported as missing files to put "there", and nothing is
+// downloaded for it.
+func TestLoadFileForAFolder(t *testing.T) {
+	useTinyDataset(t)
+	root := t.TempDir()
+	file := filepath.Join(root, "file")
+	writeFile(t, file, []byte("x"))
+	writeFile(t, filepath.Join(root, "data", "tiny"), []byte("x"))
+	for _, tc := range []struct{ dataDir, file string }{
+		{file, file},
+		{filepath.Join(root, "data"), filepath.Join(root, "data", "tiny")},
+	} {
+		_, _, err := Load(context.Background(), "tiny", tc.dataDir, LoadOptions{Download: true})
+		want := "tiny: not a folder: " + tc.file + " is a file; the data folder (--data-dir, $CNNTRAIN_DATA) holds a folder per dataset (tiny/)"
+		if !errors.Is(err, ErrNotAFolder) || err.Error() != want {
+			t.Errorf("data folder %s:\n got %v\nwant %s", tc.dataDir, err, want)
+		}
+	}
+}
+
 func TestLoadCancelled(t *testing.T) {
 	files := useTinyDataset(t)
 	dir := t.TempDir()

@@ -153,6 +153,19 @@ func New(name string, in Input, cfg Config) (*Model, error) {
 	return m, nil
 }
 
+// The largest --hidden, --features and --width New builds. They keep a
+// model within a few gigabytes for training (weights, gradients and
+// optimizer state): VGG16 at width 4 has 235 million parameters, an MLP of
+// 16384 units 282 million on MNIST, and 1024 feature maps give the MNIST
+// CNN's test batches of 1000 activations of gigabytes. A larger value is
+// refused before anything is allocated, instead of dying of an
+// out-of-memory crash.
+const (
+	MaxHidden   = 16384
+	MaxFeatures = 1024
+	MaxWidth    = 4.0
+)
+
 func orDefault(v, def int) int {
 	if v == 0 {
 		return def
@@ -162,8 +175,8 @@ func orDefault(v, def int) int {
 
 func buildMLP(in Input, cfg Config, rng *rand.Rand) (*Model, error) {
 	hidden := orDefault(cfg.Hidden, 8)
-	if hidden < 1 {
-		return nil, fmt.Errorf("%w: --hidden must be at least 1, got %d", ErrBadConfig, hidden)
+	if hidden < 1 || hidden > MaxHidden {
+		return nil, fmt.Errorf("%w: --hidden must be from 1 to %d, got %d", ErrBadConfig, MaxHidden, hidden)
 	}
 	size := in.C * in.H * in.W
 	return &Model{
@@ -193,8 +206,8 @@ func buildCNN(in Input, cfg Config, rng *rand.Rand) (*Model, error) {
 // Linear(features·h·w, 50)-relu-Linear(50, classes)-log_softmax.
 func buildMNISTCNN(in Input, cfg Config, rng *rand.Rand) (*Model, error) {
 	features := orDefault(cfg.Features, 6)
-	if features < 1 {
-		return nil, fmt.Errorf("%w: --features must be at least 1, got %d", ErrBadConfig, features)
+	if features < 1 || features > MaxFeatures {
+		return nil, fmt.Errorf("%w: --features must be from 1 to %d, got %d", ErrBadConfig, MaxFeatures, features)
 	}
 	h, w := twoConvPoolSize(in.H), twoConvPoolSize(in.W)
 	if h < 1 || w < 1 {
@@ -275,8 +288,8 @@ func buildVGG(layers []int) builder {
 		if width == 0 {
 			width = 1
 		}
-		if width < 0 || width > 4 || math.IsNaN(width) {
-			return nil, fmt.Errorf("%w: --width must be in (0, 4], got %g", ErrBadConfig, width)
+		if width < 0 || width > MaxWidth || math.IsNaN(width) {
+			return nil, fmt.Errorf("%w: --width must be in (0, %g], got %g", ErrBadConfig, MaxWidth, width)
 		}
 		pools := 0
 		for _, c := range layers {

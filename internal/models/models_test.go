@@ -95,6 +95,14 @@ func TestRefusals(t *testing.T) {
 	if _, err := New("mlp", mnist, Config{Hidden: -1}); !errors.Is(err, ErrBadConfig) {
 		t.Errorf("negative hidden: got %v", err)
 	}
+	// Just past the bounds, so that without them the test allocates a
+	// gigabyte and fails rather than crashing the process.
+	if _, err := New("mlp", mnist, Config{Hidden: 16385}); !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), "--hidden must be from 1 to 16384") {
+		t.Errorf("hidden above 16384: got %v", err)
+	}
+	if _, err := New("cnn", mnist, Config{Features: 1025}); !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), "--features must be from 1 to 1024") {
+		t.Errorf("features above 1024: got %v", err)
+	}
 }
 
 func TestVGGStateDictNames(t *testing.T) {
