@@ -176,6 +176,7 @@ func (c *configFlags) resolve(extra map[string]any) (config.Config, error) {
 	}
 	// Names are case-insensitive; the run records the registered spelling.
 	cfg.Model, cfg.Dataset = models.Canonical(cfg.Model), datasets.Canonical(cfg.Dataset)
+	cfg.Device = strings.ToLower(cfg.Device)
 	return cfg, nil
 }
 

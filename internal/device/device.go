@@ -25,6 +25,7 @@ var Names = []string{"auto", "cpu", "cuda", "cuda:0"}
 
 // Check says whether spec names a device: auto, cpu, cuda or cuda:N.
 func Check(spec string) error {
+	spec = strings.ToLower(spec)
 	if !specPattern.MatchString(spec) {
 		return fmt.Errorf("%w %q: want auto, cpu, cuda or cuda:N", ErrBadSpec, spec)
 	}
@@ -38,6 +39,7 @@ var ErrUnavailable = errors.New("no usable GPU")
 // Available says, before any data is loaded, whether spec can be opened: a
 // GPU asked for by name must be usable. auto and cpu always are.
 func Available(spec string) error {
+	spec = strings.ToLower(spec) // as model and dataset names: --device CPU is cpu
 	if err := Check(spec); err != nil {
 		return err
 	}
@@ -69,6 +71,7 @@ type Choice struct {
 // Open opens the device spec names. "auto" falls back to the CPU, saying
 // why; "cuda" or "cuda:N" without a working GPU is an error with the reason.
 func Open(spec string, opts Options) (Choice, error) {
+	spec = strings.ToLower(spec)
 	if spec == "" {
 		spec = "auto"
 	}

@@ -9,7 +9,8 @@ import (
 )
 
 func TestCheck(t *testing.T) {
-	for _, ok := range []string{"auto", "cpu", "cuda", "cuda:0", "cuda:12"} {
+	// Case does not matter, as in model and dataset names.
+	for _, ok := range []string{"auto", "cpu", "cuda", "cuda:0", "cuda:12", "CPU", "Auto", "CUDA:1"} {
 		if err := Check(ok); err != nil {
 			t.Errorf("%q refused: %v", ok, err)
 		}
@@ -37,14 +38,16 @@ func TestWithoutAGPU(t *testing.T) {
 	if _, err := Open("cuda", Options{}); err == nil || !strings.Contains(err.Error(), "no usable GPU") {
 		t.Errorf("cuda without a GPU: got %v", err)
 	}
-	c, err = Open("cpu", Options{})
-	if err != nil || c.Backend.Name() != "cpu" || !strings.Contains(c.Line, "as asked") {
-		t.Errorf("cpu: %v, %q", err, c.Line)
+	for _, spec := range []string{"cpu", "CPU"} {
+		c, err = Open(spec, Options{})
+		if err != nil || c.Backend.Name() != "cpu" || !strings.Contains(c.Line, "as asked") {
+			t.Errorf("%s: %v, %q", spec, err, c.Line)
+		}
 	}
 }
 
 func TestAvailable(t *testing.T) {
-	for _, spec := range []string{"auto", "cpu"} {
+	for _, spec := range []string{"auto", "cpu", "CPU"} {
 		if err := Available(spec); err != nil {
 			t.Errorf("%s: %v", spec, err)
 		}
