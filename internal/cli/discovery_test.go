@@ -151,12 +151,13 @@ func TestDidYouMean(t *testing.T) {
 	}
 }
 
-// Model and dataset names are case-insensitive and recorded as registered.
+// Model, dataset and device names are case-insensitive and recorded as
+// registered.
 func TestNamesIgnoreCase(t *testing.T) {
 	f := &configFlags{}
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 	f.addFlags(fs)
-	if err := fs.Parse([]string{"--model", "VGG16", "--dataset", "CIFAR10"}); err != nil {
+	if err := fs.Parse([]string{"--model", "VGG16", "--dataset", "CIFAR10", "--device", "CPU"}); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := f.resolve(nil)
@@ -165,6 +166,9 @@ func TestNamesIgnoreCase(t *testing.T) {
 	}
 	if cfg.Model != "vgg16" || cfg.Dataset != "cifar10" || cfg.BatchSize != 128 || !cfg.Augment {
 		t.Errorf("got %s on %s, batch %d, augment %v: want VGG's notebook preset", cfg.Model, cfg.Dataset, cfg.BatchSize, cfg.Augment)
+	}
+	if cfg.Device != "cpu" {
+		t.Errorf("device recorded as %q, want cpu", cfg.Device)
 	}
 }
 
