@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/cnntrain/cnntrain/internal/datasets"
@@ -62,7 +64,10 @@ func TestPresetsDoNotShareTheRegistrysSlices(t *testing.T) {
 // An unknown dataset gets no preset of anyone else's; Check names it.
 func TestUnknownDatasetIsRefusedByName(t *testing.T) {
 	c := Preset("cnn", "svhn")
-	if err := c.Check(); err == nil {
-		t.Error("Check accepted dataset svhn")
+	if err := c.Check(); !errors.Is(err, datasets.ErrUnknownDataset) || !strings.Contains(err.Error(), `"svhn"`) {
+		t.Errorf("Check of dataset svhn: %v, want an unknown-dataset error naming it", err)
+	}
+	if c.Epochs != 1 || c.BatchSize != 64 || c.Optimizer != "sgd" || c.Normalize != nil {
+		t.Errorf("preset for an unknown dataset is %+v, want the bare defaults", c)
 	}
 }

@@ -59,3 +59,29 @@ func TestAvailable(t *testing.T) {
 		t.Errorf("cuda:1: %v", err)
 	}
 }
+
+// A spec that names no device is refused by Open and Available alike,
+// before anything is probed; an empty one is auto.
+func TestBadSpecsAndTheDefault(t *testing.T) {
+	for _, bad := range []string{"gpu", "cuda:x", "CPU"} {
+		if _, err := Open(bad, Options{}); !errors.Is(err, ErrBadSpec) {
+			t.Errorf("Open(%q): %v, want ErrBadSpec", bad, err)
+		}
+		if err := Available(bad); !errors.Is(err, ErrBadSpec) {
+			t.Errorf("Available(%q): %v, want ErrBadSpec", bad, err)
+		}
+	}
+	if cuda.Probe().Usable() {
+		t.Skip("this machine has a usable GPU")
+	}
+	c, err := Open("", Options{})
+	if err != nil || c.Backend.Name() != "cpu" || !strings.Contains(c.Line, "no usable GPU") {
+		t.Errorf("Open(\"\"): %v, %q; want auto's fallback to the CPU", err, c.Line)
+	}
+	if _, err := Open("cuda:0", Options{}); err == nil || !strings.Contains(err.Error(), "no usable GPU") {
+		t.Errorf("Open(cuda:0) without a GPU: %v, want an error, not the CPU", err)
+	}
+	if err := Available("cuda"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Available(cuda) without a GPU: %v", err)
+	}
+}

@@ -385,6 +385,7 @@ func TestEncodeInvalid(t *testing.T) {
 		{"missing dtype", File{Tensors: []Tensor{{Name: "a", F32: []float32{1}}}}, `cannot write dtype ""`},
 		{"both slices", File{Tensors: []Tensor{{Name: "a", DType: DTypeF32, F32: []float32{1}, I64: []int64{1}}}}, "values in the other slice"},
 		{"bad metadata", File{Tensors: []Tensor{ok}, Metadata: map[string]string{"k": "\xff"}}, "valid UTF-8"},
+		{"bad metadata key", File{Tensors: []Tensor{ok}, Metadata: map[string]string{"\xff": "v"}}, "valid UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -530,11 +531,72 @@ func TestDecodeOtherFileKinds(t *testing.T) {
 		{[]byte{0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F'}, "a JPEG image's bytes"},
 		{[]byte("PK\x03\x04\x00\x00\x08\x00"), "a zip archive's bytes (a PyTorch .pt checkpoint"},
 		{[]byte("\x89PNG\r\n\x1a\n"), "a PNG image's bytes"},
+		{[]byte("\x80\x02c__bui"), "a Python pickle's bytes"},
 	} {
 		data := append(append([]byte(nil), tc.start...), make([]byte, 100)...)
 		_, err := Decode(bytes.NewReader(data), int64(len(data)))
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not a safetensors file") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("% x…: got %v, want %q", tc.start[:4], err, tc.want)
+		}
+	}
+}
+
+// Tensors larger than the 64 KB chunks their data is read and written
+// through, F32 and I64, come back whole and in order (every real model has
+// some: LeNet's fc1.weight is 48,000 values).
+func TestRoundTripAcrossChunks(t *testing.T) {
+	const nf, ni = 3*chunkSize/4 + 5, chunkSize/8 + 3 // 3 and 2 chunks
+	f32 := make([]float32, nf)
+	for i := range f32 {
+		f32[i] = float32(i) - 0.5
+	}
+	i64 := make([]int64, ni)
+	for i := range i64 {
+		i64[i] = int64(i)*1e12 - 7
+	}
+	in := &File{Tensors: []Tensor{
+		{Name: "w", DType: DTypeF32, Shape: []int{nf}, F32: f32},
+		{Name: "n", DType: DTypeI64, Shape: []int{ni}, I64: i64},
+	}}
+	out, err := decode(encode(t, in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range in.Tensors {
+		got, ok := out.Get(want.Name)
+		if !ok || !sameTensor(*got, want) {
+			t.Errorf("tensor %q did not survive the round trip", want.Name)
+		}
+	}
+}
+
+// A header of a few megabytes (a long metadata value) is well within the
+// format's limit of 100 MB and reads back.
+func TestLargeHeader(t *testing.T) {
+	note := strings.Repeat("0123456789abcdef", 1<<17) // 2 MB
+	in := &File{Tensors: []Tensor{{Name: "w", DType: DTypeF32, F32: []float32{1}}}, Metadata: map[string]string{"log": note}}
+	out, err := decode(encode(t, in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Metadata["log"] != note {
+		t.Errorf("metadata of %d bytes read back as %d", len(note), len(out.Metadata["log"]))
+	}
+}
+
+// A zero-size tensor may share its offset with the tensor that starts
+// there, whatever their names' order.
+func TestZeroSizeTensorAtAnotherTensorsOffset(t *testing.T) {
+	for _, names := range [][2]string{{"a", "b"}, {"b", "a"}} {
+		header := `{"` + names[0] + `":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},` +
+			`"` + names[1] + `":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}`
+		f, err := decode(rawFile(header, make([]byte, 4)))
+		if err != nil {
+			t.Errorf("%s of 4 bytes and %s of none at offset 0: %v", names[0], names[1], err)
+			continue
+		}
+		if len(f.Tensors) != 2 {
+			t.Errorf("read %d tensors, want 2", len(f.Tensors))
 		}
 	}
 }

@@ -4,7 +4,8 @@
 // layer forward and backward, both optimizer rules, every model's output,
 // loss, gradients, BatchNorm buffers and optimizer steps), finite-difference
 // gradient checks, and the edge cases of the op semantics (max-pool ties and
-// NaN, BatchNorm's three modes).
+// NaN, BatchNorm's three modes, loss targets that are no class, log-softmax
+// of large scores, SGD without momentum and its first step with momentum).
 //
 // A backend's test file is one line:
 //
@@ -27,9 +28,12 @@ func Run(t *testing.T, newBackend func() backend.Backend) {
 			check(t, b)
 		}
 	}
+	t.Run("Transfers", with(Transfers))
 	t.Run("LayerParity", with(LayerParity))
 	t.Run("MaxPoolTiesAndNaN", with(MaxPoolTiesAndNaN))
+	t.Run("LossEdges", with(LossEdges))
 	t.Run("OptimizerRules", with(OptimizerRules))
+	t.Run("UpdateEdges", with(UpdateEdges))
 	t.Run("ModelParity", with(ModelParity))
 	t.Run("Gradients", with(Gradients))
 	t.Run("BatchNormModes", with(BatchNormModes))
