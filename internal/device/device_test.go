@@ -63,7 +63,7 @@ func TestAvailable(t *testing.T) {
 // A spec that names no device is refused by Open and Available alike,
 // before anything is probed; an empty one is auto.
 func TestBadSpecsAndTheDefault(t *testing.T) {
-	for _, bad := range []string{"gpu", "cuda:x", "CPU"} {
+	for _, bad := range []string{"gpu", "cuda:x", "CPU "} {
 		if _, err := Open(bad, Options{}); !errors.Is(err, ErrBadSpec) {
 			t.Errorf("Open(%q): %v, want ErrBadSpec", bad, err)
 		}
