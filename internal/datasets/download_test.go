@@ -216,6 +216,9 @@ func TestDownloadCancelled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
+	if errors.Is(err, ErrMissing) || strings.Contains(err.Error(), "missing files") {
+		t.Errorf("a cancelled download is reported as missing files: %v", err)
+	}
 	t.Log(err)
 	if got := second.requested(); len(got) != 0 {
 		t.Errorf("after cancellation the next mirror was still asked for %v", got)
@@ -344,5 +347,18 @@ func TestLoadTestOnly(t *testing.T) {
 	}
 	if _, _, err := Load(context.Background(), "tiny", dir, LoadOptions{}); !errors.Is(err, ErrMissing) {
 		t.Errorf("a full load without the training files: got %v", err)
+	}
+}
+
+// Without mirrors in the options, the dataset's own are used.
+func TestDownloadUsesTheDatasetsMirrors(t *testing.T) {
+	files := useTinyDataset(t)
+	srv := newMirror(t, files)
+	table[len(table)-1].mirrors = []string{srv.url()} // the tiny dataset, for this test only
+	if _, _, err := Load(context.Background(), "tiny", t.TempDir(), LoadOptions{Download: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.requested(); len(got) != len(allTinyNames()) {
+		t.Errorf("the dataset's mirror was asked for %v", got)
 	}
 }

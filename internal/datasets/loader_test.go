@@ -197,6 +197,9 @@ func TestPermuteImageIsTheLoadersPermutation(t *testing.T) {
 	if err := PermuteImage(make([]uint8, 7), make([]uint8, 7), perm); err == nil {
 		t.Error("an image of 7 bytes was permuted by a permutation of 20 pixels")
 	}
+	if err := PermuteImage(make([]uint8, 40), make([]uint8, 60), perm); err == nil {
+		t.Error("an image of 60 bytes was permuted into 40")
+	}
 }
 
 func TestLoaderNormalizeValues(t *testing.T) {
@@ -350,6 +353,9 @@ func TestNewLoaderRejectsBadConfig(t *testing.T) {
 	}{
 		{"nil split", nil, LoaderConfig{BatchSize: 1}, "nil split"},
 		{"empty split", &Split{Name: "e", C: 1, H: 2, W: 2}, LoaderConfig{BatchSize: 1}, "must be positive"},
+		{"no channels", &Split{Name: "c", N: 2, H: 2, W: 2, Labels: make([]uint8, 2)}, LoaderConfig{BatchSize: 1}, "must be positive"},
+		{"no rows", &Split{Name: "h", N: 2, C: 1, W: 2, Labels: make([]uint8, 2)}, LoaderConfig{BatchSize: 1}, "must be positive"},
+		{"no columns", &Split{Name: "w", N: 2, C: 1, H: 2, Labels: make([]uint8, 2)}, LoaderConfig{BatchSize: 1}, "must be positive"},
 		{"short images", &Split{Name: "s", N: 2, C: 1, H: 2, W: 2, Images: make([]uint8, 7), Labels: make([]uint8, 2)}, LoaderConfig{BatchSize: 1}, "7 image bytes"},
 		{"zero batch", s, LoaderConfig{BatchSize: 0}, "batch size 0"},
 		{"negative batch", s, LoaderConfig{BatchSize: -3}, "batch size -3"},

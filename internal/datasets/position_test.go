@@ -79,3 +79,30 @@ func TestLoaderFromRefusesForeignPositions(t *testing.T) {
 		}
 	}
 }
+
+// The iterator From returns can be run more than once, and each run yields
+// the same batches: its augmentation stream starts over every time.
+func TestLoaderFromIteratorRepeats(t *testing.T) {
+	s := fakeSplit(40, 3, 8, 8)
+	l, err := NewLoader(s, LoaderConfig{BatchSize: 16, Seed: 5, Normalize: cifarNorm, RandomCrop: 3, RandomFlip: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, err := l.From(Position{Epoch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func() (out [][]float32) {
+		for b := range seq {
+			out = append(out, slices.Clone(b.Images))
+		}
+		return out
+	}
+	first := run()
+	if len(first) != l.NumBatches() {
+		t.Fatalf("%d batches, want %d", len(first), l.NumBatches())
+	}
+	if !slices.EqualFunc(run(), first, slices.Equal) {
+		t.Error("running the same iterator again gave other batches")
+	}
+}
