@@ -76,7 +76,7 @@ func TestModeFollowsUmaskAndTempNamesAreRecognised(t *testing.T) {
 		want  os.FileMode
 	}{{0o022, 0o644}, {0o077, 0o600}} {
 		old := setUmask(tc.umask)
-		path := filepath.Join(t.TempDir(), "f.txt")
+		path := filepath.Join(t.TempDir(), "new", "f.txt") // its folder made by Write
 		var tempName string
 		err := Write(path, func(w io.Writer) error {
 			tempName = filepath.Base(w.(*os.File).Name())
@@ -86,6 +86,10 @@ func TestModeFollowsUmaskAndTempNamesAreRecognised(t *testing.T) {
 		setUmask(old)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The folder Write makes is as mkdir makes one: 0755 less the umask.
+		if dir, err := os.Stat(filepath.Dir(path)); err != nil || dir.Mode().Perm() != 0o755&^os.FileMode(tc.umask) {
+			t.Errorf("umask %03o: folder made with mode %v, %v", tc.umask, dir.Mode().Perm(), err)
 		}
 		st, err := os.Stat(path)
 		if err != nil {
@@ -98,7 +102,7 @@ func TestModeFollowsUmaskAndTempNamesAreRecognised(t *testing.T) {
 			t.Errorf("IsTemp(%q) = false for Write's own temporary file", tempName)
 		}
 	}
-	for _, name := range []string{"f.txt", "model.safetensors", "tmp-notes", ".hidden"} {
+	for _, name := range []string{"f.txt", "model.safetensors", "tmp-notes", ".hidden", "weights.tmp-1"} {
 		if IsTemp(name) {
 			t.Errorf("IsTemp(%q) = true", name)
 		}

@@ -217,6 +217,8 @@ func TestLoadCIFARChecks(t *testing.T) {
 		{"meta: blank line inside", cifarMeta, names(func(n []string) []string { return slices.Insert(n, 3, "") }),
 			"line 4 is blank; expected one class name per line"},
 		{"meta: empty", cifarMeta, nil, "lists 0 class names, expected 10"},
+		{"meta: too large", cifarMeta, append(names(func(n []string) []string { return n }), make([]byte, maxMetaSize)...),
+			"larger than 65536 bytes; expected a short list of class names"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -454,5 +456,37 @@ func TestDownloadCIFARRefusesArchive(t *testing.T) {
 				t.Errorf("a refused archive left %v in the data folder", got)
 			}
 		})
+	}
+}
+
+// With TestOnly the training batches are neither needed nor read: a folder
+// with only the test batch and the class names gives the test split alone.
+func TestLoadCIFARTestOnly(t *testing.T) {
+	files, _ := useTinyCIFAR(t, nil)
+	dir := t.TempDir()
+	writeTinyCIFAR(t, dir, map[string][]byte{cifarTest: files[cifarTest], cifarMeta: files[cifarMeta]})
+	train, test, err := Load(context.Background(), "tiny-cifar", dir, LoadOptions{TestOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if train != nil {
+		t.Errorf("TestOnly gave a training split of %d images", train.N)
+	}
+	if test == nil || test.N != tinyCIFARTest || test.Labels[0] != files[cifarTest][0] || !bytes.Equal(test.Images[:cifarImage], files[cifarTest][1:cifarRecord]) {
+		t.Errorf("the test split is not the test batch's records")
+	}
+}
+
+// A batch file that grows while it is read (its size was checked first)
+// is refused, not silently cut.
+func TestCIFARRecordsRefuseTrailingData(t *testing.T) {
+	batch := append(cifarBatch(0, 2), 7)
+	images, labels := make([]uint8, 2*cifarImage), make([]uint8, 2)
+	err := readCIFARRecords("grown.bin", bytes.NewReader(batch), images, labels, 10)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "trailing data after 2 records") {
+		t.Errorf("got %v, want trailing data", err)
+	}
+	if err := readCIFARRecords("exact.bin", bytes.NewReader(batch[:len(batch)-1]), images, labels, 10); err != nil {
+		t.Errorf("exactly two records: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -95,6 +96,7 @@ func TestReadIDXErrors(t *testing.T) {
 		{"trailing images", append(bytes.Clone(img), 0), false, "trailing data: expected 24 bytes of pixels (2 images of 3x4), found 25"},
 		{"trailing labels gz", gz(t, append(bytes.Clone(lbl), 1, 2)), true, "trailing data: header says 6 labels, file holds 8"},
 		{"zero rows", idxHeader(idxMagicImages, 1, 0, 4), false, "header says images are 0x4"},
+		{"zero columns", idxHeader(idxMagicImages, 1, 4, 0), false, "header says images are 4x0"},
 		{"overflowing size", idxHeader(idxMagicImages, 0xffffffff, 0xffff, 0xffff), false, "impossibly large"},
 		// A billion 28x28 images announced by a 40-byte .gz: must fail at
 		// the real end of the data instead of allocating 784 GB first.
@@ -140,5 +142,23 @@ func TestReadIDXMissingFileIsNotCorrupt(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), path) {
 		t.Fatalf("error does not name the file: %v", err)
+	}
+}
+
+// An uncompressed file's size is known: a header announcing more pixels
+// than the file holds is refused before any buffer for them is allocated
+// (the reader for .gz files grows its buffer in steps of 64 MB).
+func TestLyingHeaderOfAPlainFileAllocatesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lying-ubyte")
+	writeFile(t, path, idxHeader(idxMagicImages, 1_000_000_000, 28, 28))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, _, _, err := ReadIDXImages(path)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "truncated: expected 784000000000 bytes of pixels") {
+		t.Errorf("got %v, want a truncation error", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 4<<20 {
+		t.Errorf("reading a 16-byte file allocated %d MB", n>>20)
 	}
 }

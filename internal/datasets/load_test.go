@@ -56,6 +56,25 @@ func TestNamesAndLookup(t *testing.T) {
 	if again, _ := Lookup("cifar10"); again.ShortClasses[0] != "plane" || again.Std[2] != 0.2010 {
 		t.Errorf("Lookup result aliases the table: %+v", again)
 	}
+	if c.Preset.Normalize == nil {
+		t.Fatal("cifar10's notebook preset has no normalization")
+	}
+	c.Preset.Normalize.Mean[0] = 42
+	if again, _ := Lookup("cifar10"); again.Preset.Normalize.Mean[0] == 42 {
+		t.Error("Lookup result aliases the table's preset normalization")
+	}
+
+	// The notebooks print CIFAR-10's short names and the MNISTs' own.
+	if fresh, _ := Lookup("cifar10"); fresh.NotebookClasses()[0] != "plane" {
+		t.Errorf("cifar10 notebook classes %v", fresh.NotebookClasses())
+	}
+	if got := m.NotebookClasses(); !slices.Equal(got, m.Classes) {
+		t.Errorf("mnist notebook classes %v", got)
+	}
+	// Names are matched without regard to case, as --dataset takes them.
+	if info, err := Lookup("Fashion-MNIST"); err != nil || info.Name != "fashion-mnist" {
+		t.Errorf("Lookup(Fashion-MNIST): %v, %v", info.Name, err)
+	}
 }
 
 func TestLookupUnknown(t *testing.T) {
@@ -136,6 +155,8 @@ func TestLoadDatasetChecks(t *testing.T) {
 		want    string
 	}{
 		{"wrong image size", trainImagesIDX, idxImages(tinyTrain, tinyW, tinyH, tinyPixel(0)), "images are 4x3, expected 3x4 for tiny"},
+		{"wrong width", trainImagesIDX, idxImages(tinyTrain, tinyH, 6, tinyPixel(0)), "images are 3x6, expected 3x4 for tiny"},
+		{"wrong height", testImagesIDX, idxImages(tinyTest, 6, tinyW, tinyPixel(1)), "images are 6x4, expected 3x4 for tiny"},
 		{"too few images", trainImagesIDX, good(tinyTrain - 1), "header says 5 images, expected 6 for tiny train"},
 		{"test images in train", trainImagesIDX, good(tinyTest), "header says 4 images, expected 6 for tiny train"},
 		{"too few labels", testLabelsIDX, idxLabels(tinyLabelSet(tinyTest - 1)), "header says 3 labels, expected 4 for tiny test"},

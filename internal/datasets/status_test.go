@@ -36,3 +36,18 @@ func TestStatusSaysWhatIsWhere(t *testing.T) {
 		t.Error("an unknown dataset has a status")
 	}
 }
+
+// A relative data folder is reported as absolute paths, usable from any
+// working directory.
+func TestStatusPathsAreAbsolute(t *testing.T) {
+	t.Chdir(t.TempDir())
+	st, err := Status("mnist", "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range st {
+		if !filepath.IsAbs(f.Path) {
+			t.Errorf("%s: path %q is relative", f.Name, f.Path)
+		}
+	}
+}
