@@ -12,6 +12,7 @@ import (
 	"github.com/cnntrain/cnntrain/internal/graph"
 	"github.com/cnntrain/cnntrain/internal/models"
 	"github.com/cnntrain/cnntrain/internal/ops"
+	"github.com/cnntrain/cnntrain/internal/testsupport/parity"
 	G "gorgonia.org/gorgonia"
 )
 
@@ -105,7 +106,7 @@ func AgainstReference(ref, b backend.Backend) ([]OpError, error) {
 		}
 		e := OpError{Case: c}
 		for _, k := range sortedKeys(want) {
-			if r := relErr(got[k], want[k]); r > e.Max || math.IsNaN(r) {
+			if r := parity.RelErr(got[k], want[k]); r > e.Max || math.IsNaN(r) {
 				e.Max, e.What = r, k
 			}
 		}
@@ -220,24 +221,6 @@ func runOp(b backend.Backend, c OpCase, inputs [][]float32, dOut []float32) (map
 		}
 	}
 	return res, nil
-}
-
-func relErr(got, want []float32) float64 {
-	if len(got) != len(want) {
-		return math.Inf(1)
-	}
-	var diff, scale float64
-	for i := range want {
-		d := math.Abs(float64(got[i]) - float64(want[i]))
-		if d != d {
-			return math.NaN()
-		}
-		diff, scale = max(diff, d), max(scale, math.Abs(float64(want[i])))
-	}
-	if scale == 0 {
-		return diff
-	}
-	return diff / scale
 }
 
 func sortedKeys(m map[string][]float32) []string {

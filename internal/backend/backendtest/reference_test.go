@@ -3,9 +3,11 @@ package backendtest
 import (
 	"math"
 	"testing"
+
+	"github.com/cnntrain/cnntrain/internal/testsupport/parity"
 )
 
-// relErr is what decides whether a GPU op agrees with the CPU's: a larger
+// parity.RelErr is what decides whether a GPU op agrees with the CPU's: a larger
 // difference, a NaN or a tensor of another length must never read as
 // within tolerance.
 func TestRelErr(t *testing.T) {
@@ -17,14 +19,14 @@ func TestRelErr(t *testing.T) {
 		{[]float32{1, 2.5, -4}, []float32{1, 2, -4}, 0.5 / 4},
 		{[]float32{0.25, 0}, []float32{0, 0}, 0.25},
 	} {
-		if e := relErr(tc.got, tc.want); e != tc.err {
-			t.Errorf("relErr(%v, %v) = %g, want %g", tc.got, tc.want, e, tc.err)
+		if e := parity.RelErr(tc.got, tc.want); e != tc.err {
+			t.Errorf("parity.RelErr(%v, %v) = %g, want %g", tc.got, tc.want, e, tc.err)
 		}
 	}
-	if e := relErr([]float32{1, float32(math.NaN())}, []float32{1, 2}); !math.IsNaN(e) {
-		t.Errorf("relErr with a NaN = %g, want NaN", e)
+	if e := parity.RelErr([]float32{1, float32(math.NaN())}, []float32{1, 2}); !math.IsNaN(e) {
+		t.Errorf("RelErr with a NaN = %g, want NaN", e)
 	}
-	if e := relErr([]float32{1}, []float32{1, 2}); !math.IsInf(e, 1) {
-		t.Errorf("relErr of tensors of different lengths = %g, want +Inf", e)
+	if e := parity.RelErr([]float32{1}, []float32{1, 2}); !math.IsInf(e, 1) {
+		t.Errorf("RelErr of tensors of different lengths = %g, want +Inf", e)
 	}
 }
