@@ -22,18 +22,25 @@ train: build
 	@if [ "$(DATA)" = .data ] && [ ! -d .data ]; then $(MAKE) --no-print-directory data; fi
 	$(BIN) train --model cnn --dataset mnist --data-dir $(DATA)
 
-## test: vet, the unit tests under the race detector, then the real-data acceptance tests
-## (TestReal*, run when CNNTRAIN_TEST_DATA names a prepared data folder, skipped loudly otherwise)
+## test: vet, the unit tests under the race detector, then a second pass without it: the real-data
+## acceptance tests (TestReal*, run when CNNTRAIN_TEST_DATA names a prepared data folder, skipped
+## loudly otherwise), the long tests (TestLong*: real processes killed at random, the emulated GPU's
+## conformance variants) and the CUDA kernels' numerics on the host (C++ threads, which the race
+## detector does not see). Every go test names its -timeout, sized for CI's 90 minutes: the
+## deadlock guard is go test's, never a fixed wait inside a test.
+TEST_TIMEOUT ?= 60m
+NO_RACE = /internal/cuda/kernels$$
 test: vet
-	CGO_ENABLED=1 $(GO) test -count=1 -race -short ./...
-	$(GO) test -count=1 -timeout 30m -run '^TestReal' -v ./...
+	CGO_ENABLED=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -race -short $$($(GO) list ./... | grep -v '$(NO_RACE)')
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '^(TestReal|TestLong)' -v ./...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep '$(NO_RACE)')
 
 vet:
 	$(GO) vet ./...
 
 ## bench: kernel and training-step benchmarks (add BENCH=regexp to narrow)
 bench:
-	$(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchmem ./...
+	$(GO) test -timeout $(TEST_TIMEOUT) -run '^$$' -bench '$(or $(BENCH),.)' -benchmem ./...
 
 ## bench-vs-pytorch: training and evaluation images/s and the matrix product against PyTorch (Debian's
 ## python3-torch with libopenblas0-pthread) on the same cores, interleaved rounds, medians
@@ -47,7 +54,7 @@ bench-vs-pytorch:
 parity:
 	@$(PYTHON_TORCH) -c 'import torch' 2>/dev/null || { echo "make parity needs PyTorch: apt-get install python3-torch"; exit 1; }
 	$(PYTHON_TORCH) scripts/parity/make_fixtures.py
-	$(GO) test -count=1 -run 'Conformance' -v ./internal/backend/...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run 'Conformance' -v ./internal/backend/...
 
 ## ptx: compile the CUDA kernels to PTX with NVRTC 12.4 (fetched into ~/.cache/nvrtc; no GPU needed)
 NVRTC_DIR ?= $(HOME)/.cache/nvrtc

@@ -52,3 +52,35 @@ func TestREADMECommandsParse(t *testing.T) {
 	}
 	t.Logf("%d README commands parse", checked)
 }
+
+// Every go test the Makefile runs names its own -timeout: Go's default of ten
+// minutes per package is a wall-clock verdict on the machine, which a busy one
+// fails on a green tree.
+func TestMakefileTestsCarryATimeout(t *testing.T) {
+	b, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	for i, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "\t") {
+			continue // a recipe line; comments may speak of go test
+		}
+		f := strings.Fields(line)
+		for k := 0; k+1 < len(f); k++ {
+			if (f[k] == "$(GO)" || f[k] == "go") && f[k+1] == "test" {
+				if strings.Contains(line, " -c ") {
+					break // builds a test binary, runs nothing
+				}
+				lines++
+				if !strings.Contains(line, " -timeout ") {
+					t.Errorf("Makefile:%d: go test without -timeout: %s", i+1, strings.TrimSpace(line))
+				}
+				break
+			}
+		}
+	}
+	if lines < 3 {
+		t.Errorf("found %d go test lines in the Makefile, want the test, bench and parity ones", lines)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cnntrain/cnntrain/internal/testsupport/deadline"
 )
 
 // fakeSplit makes a split whose image i carries its own index in the first
@@ -308,11 +310,9 @@ func TestLoaderEarlyBreakDoesNotLeak(t *testing.T) {
 			panic("boom")
 		}
 	}()
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > base {
+	// The producers end on their own time; only go test's -timeout bounds the wait.
+	if !deadline.Poll(t, func() bool { return runtime.NumGoroutine() <= base }) {
+		n := runtime.NumGoroutine()
 		t.Fatalf("%d goroutines, %d before: the producer leaked", n, base)
 	}
 	// The loader still works after interrupted epochs.

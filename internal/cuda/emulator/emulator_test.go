@@ -19,6 +19,7 @@ import (
 	"github.com/cnntrain/cnntrain/internal/models"
 	"github.com/cnntrain/cnntrain/internal/ops"
 	"github.com/cnntrain/cnntrain/internal/optim"
+	"github.com/cnntrain/cnntrain/internal/testsupport/secondpass"
 	"github.com/cnntrain/cnntrain/internal/vm"
 )
 
@@ -196,7 +197,8 @@ func TestConvolutionsCuDNNRefusesRunAsIm2col(t *testing.T) {
 }
 
 // And with convolutions as im2col and cuBLAS products, as without cuDNN.
-func TestConformanceWithoutCuDNN(t *testing.T) {
+func TestLongConformanceWithoutCuDNN(t *testing.T) {
+	secondpass.Only(t)
 	needEmulator(t)
 	before := cudnnCalls(t)
 	backendtest.Run(t, func() backend.Backend { return open(t, cuda.Options{NoCuDNN: true}) })
@@ -207,7 +209,8 @@ func TestConformanceWithoutCuDNN(t *testing.T) {
 
 // The same with every kernel launched one by one, as --cuda-graphs=false
 // does, which is also what a recording captures.
-func TestConformanceWithoutGraphs(t *testing.T) {
+func TestLongConformanceWithoutGraphs(t *testing.T) {
+	secondpass.Only(t)
 	needEmulator(t)
 	backendtest.Run(t, func() backend.Backend { return open(t, cuda.Options{NoGraphs: true}) })
 }

@@ -9,7 +9,6 @@ package kernels_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -23,13 +22,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/cnntrain/cnntrain/internal/backend"
 	"github.com/cnntrain/cnntrain/internal/backend/cpu"
 	"github.com/cnntrain/cnntrain/internal/cuda/kernels"
 	"github.com/cnntrain/cnntrain/internal/ops"
 	"github.com/cnntrain/cnntrain/internal/sgemm"
+	"github.com/cnntrain/cnntrain/internal/testsupport/deadline"
 )
 
 var errNoCompiler = errors.New("g++ not found: CUDA kernel logic NOT checked")
@@ -163,9 +162,8 @@ func run(t *testing.T, kernel string, l launch, args ...any) {
 			t.Fatalf("%s: argument of type %T", kernel, a)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a deadlock fails, not hangs
-	defer cancel()
-	cmd := exec.CommandContext(ctx, harness.bin)
+	// A deadlocked launch fails shortly before go test's -timeout, with its name.
+	cmd := exec.CommandContext(deadline.Context(t), harness.bin)
 	var out, stderr bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = &in, &out, &stderr
 	if err := cmd.Run(); err != nil {
