@@ -63,8 +63,66 @@ func Write(path string, fill func(w io.Writer) error) (err error) {
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("rename into %s: %w", path, err)
 	}
-	syncDir(dir)
+	SyncDir(dir)
 	return nil
+}
+
+// TempDir creates an empty folder in dir for what will be renamed to name
+// once complete, under a temporary name (".<name>.tmp-<random>", which IsTemp
+// recognizes), with the permission of folders made by mkdir less the umask.
+func TempDir(dir, name string) (string, error) {
+	for range 100 {
+		path := filepath.Join(dir, "."+name+tempInfix+strconv.FormatUint(rand.Uint64(), 36))
+		err := os.Mkdir(path, 0o755)
+		if err == nil {
+			return path, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("create temporary folder for %s: %w", filepath.Join(dir, name), err)
+		}
+	}
+	return "", fmt.Errorf("no free temporary name in %s", dir)
+}
+
+// Link makes dst the file src is, atomically: readers of dst see the old
+// file or src, never a mix. It is a hard link where the filesystem has them
+// (no copy, no extra space), else a copy written as Write does. A link is
+// durable once the caller syncs dst's folder (SyncDir).
+func Link(src, dst string) error {
+	if a, err := os.Stat(src); err != nil {
+		return fmt.Errorf("link %s: %w", dst, err)
+	} else if b, err := os.Stat(dst); err == nil && os.SameFile(a, b) {
+		return nil // rename between two links of one file would do nothing and keep the temporary name
+	}
+	dir := filepath.Dir(dst)
+	for range 100 {
+		tmp := filepath.Join(dir, "."+filepath.Base(dst)+tempInfix+strconv.FormatUint(rand.Uint64(), 36))
+		err := os.Link(src, tmp)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return copyFile(src, dst) // a filesystem without hard links
+		}
+		if err := os.Rename(tmp, dst); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("rename into %s: %w", dst, err)
+		}
+		return nil // SyncDir is the caller's, once for all its links
+	}
+	return fmt.Errorf("no free temporary name in %s", dir)
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("copy to %s: %w", dst, err)
+	}
+	defer in.Close()
+	return Write(dst, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
 }
 
 // createTemp is os.CreateTemp with Mode instead of 0600, so the umask, not
@@ -80,10 +138,10 @@ func createTemp(dir, prefix string) (*os.File, error) {
 	return nil, fmt.Errorf("no free temporary name in %s", dir)
 }
 
-// syncDir makes a rename in dir durable across a power cut. It is best
-// effort: some systems cannot sync a directory, and the rename itself has
-// already succeeded.
-func syncDir(dir string) {
+// SyncDir makes a rename or a new entry in dir durable across a power cut.
+// It is best effort: some systems cannot sync a directory, and the rename
+// itself has already succeeded.
+func SyncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()

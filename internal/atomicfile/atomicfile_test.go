@@ -108,3 +108,49 @@ func TestModeFollowsUmaskAndTempNamesAreRecognised(t *testing.T) {
 		}
 	}
 }
+
+// Link replaces the destination by the source's file, leaves no temporary
+// name behind, and is a no-op when both already are one file.
+func TestLinkPublishesTheSourceFile(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "step", "f"), filepath.Join(dir, "f")
+	if err := WriteBytes(src, []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteBytes(dst, []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second time both are one file already
+		if err := Link(src, dst); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(dst)
+		if err != nil || string(got) != "new" {
+			t.Fatalf("read %q, %v", got, err)
+		}
+		a, _ := os.Stat(src)
+		b, _ := os.Stat(dst)
+		if !os.SameFile(a, b) {
+			t.Error("not a hard link of the source")
+		}
+		entries, _ := os.ReadDir(dir)
+		if len(entries) != 2 {
+			t.Errorf("folder holds %v, want the file and the step folder", entries)
+		}
+	}
+	if err := Link(filepath.Join(dir, "missing"), dst); err == nil {
+		t.Error("linking a missing file succeeded")
+	}
+}
+
+func TestTempDirIsATemporaryName(t *testing.T) {
+	dir := t.TempDir()
+	path, err := TempDir(dir, "step-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil || !st.IsDir() || filepath.Dir(path) != dir || !IsTemp(filepath.Base(path)) {
+		t.Fatalf("TempDir gave %s (%v, %v)", path, st, err)
+	}
+}

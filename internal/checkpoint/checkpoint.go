@@ -42,6 +42,9 @@ const (
 
 // Status values of a run folder.
 const (
+	// StatusStarted is a claimed folder that holds the run's settings and
+	// no checkpoint yet; --resume starts it over.
+	StatusStarted     = "started"
 	StatusRunning     = "running"     // saved during training; also what a killed run leaves
 	StatusInterrupted = "interrupted" // stopped by Ctrl-C or SIGTERM
 	StatusFinished    = "finished"
@@ -81,9 +84,23 @@ type RunInfo struct {
 	History []Record `json:"history,omitempty"`
 }
 
-// Resumable reports whether training can continue from this checkpoint.
+// Resumable reports whether training can continue from this checkpoint,
+// or start over with its settings (StatusStarted).
 func (i RunInfo) Resumable() bool {
-	return i.Progress != nil && (i.Status == StatusRunning || i.Status == StatusInterrupted)
+	return i.Status == StatusStarted || i.Progress != nil && (i.Status == StatusRunning || i.Status == StatusInterrupted)
+}
+
+// ErrNotTrained is wrapped by CheckTrained's error.
+var ErrNotTrained = errors.New("no checkpoint yet")
+
+// CheckTrained refuses a folder that holds only the settings a run was
+// started with (StatusStarted), saying how to start it over: there are no
+// weights to evaluate or curves to draw.
+func (i RunInfo) CheckTrained(dir string) error {
+	if i.Status != StatusStarted {
+		return nil
+	}
+	return fmt.Errorf("%s: %w: the run was stopped before its first checkpoint; 'cnntrain train --resume %s' starts it over", dir, ErrNotTrained, dir)
 }
 
 // Progress is where a training stands at a checkpoint.
@@ -139,44 +156,59 @@ const (
 // optimizer updates the weights were saved.
 const stepKey = "cnntrain_step"
 
-// Save writes a checkpoint into the folder: the weights, the optimizer state
-// (when opt is not nil), config.yaml and, last, checkpoint.json, which
-// commits it. Each file is replaced atomically; a process killed between two
-// of them leaves files of two different steps, which Restore detects by the
-// step count each one carries. The model's host values must be current
-// (vm.Device.Pull).
+// Save writes a checkpoint into the folder as one unit with one commit
+// point: the weights, the optimizer state (when opt is not nil), config.yaml
+// and checkpoint.json go into a temporary folder under checkpoints/, each
+// synced, and one rename to checkpoints/step-<N> commits them all. Only then
+// do the folder's top-level files become that checkpoint's (hard links,
+// checkpoint.json last) and the previous checkpoint is removed. A process
+// killed at any instant leaves a committed checkpoint that Open recovers.
+// The model's host values must be current (vm.Device.Pull).
 func (f *Folder) Save(m *models.Model, opt *OptimizerState, info RunInfo) error {
 	info.Format, info.Weights = infoFormat, WeightsFile
 	info.Created = time.Now().UTC().Format(time.RFC3339)
 	meta := map[string]string{}
+	steps := 0
+	if info.Progress != nil {
+		steps = info.Progress.Steps
+	}
 	if opt != nil {
 		meta[stepKey] = strconv.Itoa(opt.Steps)
-	}
-	if err := saveWeights(f.Path(WeightsFile), m, meta); err != nil {
-		return err
-	}
-	if opt != nil {
 		info.OptimizerState = OptimizerFile
-		if err := SaveOptimizer(f.Path(OptimizerFile), *opt); err != nil {
+		steps = opt.Steps
+	}
+	err := f.commit(steps, func(dir string) error {
+		if err := saveWeights(filepath.Join(dir, WeightsFile), m, meta); err != nil {
 			return err
 		}
+		if opt != nil {
+			if err := SaveOptimizer(filepath.Join(dir, OptimizerFile), *opt); err != nil {
+				return err
+			}
+		}
+		return writeInfo(dir, info)
+	})
+	if err != nil {
+		return err
 	}
+	f.saved = true
+	return nil
+}
+
+// writeInfo writes config.yaml and checkpoint.json of info into dir.
+func writeInfo(dir string, info RunInfo) error {
 	ys, err := yaml.Marshal(info.Config)
 	if err != nil {
 		return fmt.Errorf("save run: %w", err)
 	}
-	if err := atomicfile.WriteBytes(f.Path(ConfigFile), ys); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, ConfigFile), ys); err != nil {
 		return err
 	}
 	js, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return fmt.Errorf("save run: %w", err)
 	}
-	if err := atomicfile.WriteBytes(f.Path(InfoFile), append(js, '\n')); err != nil {
-		return err
-	}
-	f.saved = true
-	return nil
+	return atomicfile.WriteBytes(filepath.Join(dir, InfoFile), append(js, '\n'))
 }
 
 // Restore loads a resumable checkpoint of dir into m and dev: the weights,

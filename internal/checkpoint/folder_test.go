@@ -5,6 +5,7 @@ package checkpoint_test
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -128,15 +129,29 @@ func TestRunFolderModesFollowTheUmask(t *testing.T) {
 				t.Errorf("umask %03o: %s has mode %v (%v), want %v", tc.umask, path, st.Mode().Perm(), err, tc.dirMode)
 			}
 		}
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			st, _ := e.Info()
-			if st.Mode().Perm() != tc.fileMd {
-				t.Errorf("umask %03o: %s has mode %v, want %v", tc.umask, e.Name(), st.Mode().Perm(), tc.fileMd)
+		// The four files at the top, and the committed checkpoint they link to.
+		var files []string
+		filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if len(entries) != 4 {
-			t.Errorf("run folder holds %d files, want 4", len(entries))
+			st, _ := e.Info()
+			want := tc.fileMd
+			if e.IsDir() {
+				want = tc.dirMode
+			} else {
+				rel, _ := filepath.Rel(dir, path)
+				files = append(files, rel)
+			}
+			if st.Mode().Perm() != want {
+				t.Errorf("umask %03o: %s has mode %v, want %v", tc.umask, path, st.Mode().Perm(), want)
+			}
+			return nil
+		})
+		want := []string{"checkpoint.json", "checkpoints/step-0/checkpoint.json", "checkpoints/step-0/config.yaml",
+			"checkpoints/step-0/model.safetensors", "checkpoints/step-0/optimizer.safetensors", "config.yaml", "model.safetensors", "optimizer.safetensors"}
+		if !slices.Equal(files, want) {
+			t.Errorf("run folder holds %q, want %q", files, want)
 		}
 	}
 }
@@ -193,5 +208,140 @@ func saveTiny(t *testing.T, f *checkpoint.Folder) {
 	opt := &checkpoint.OptimizerState{Optimizer: "SGD"}
 	if err := f.Save(m, opt, checkpoint.RunInfo{Status: checkpoint.StatusFinished}); err != nil {
 		t.Fatal(fmt.Errorf("save: %w", err))
+	}
+}
+
+// A process killed anywhere in a save leaves a folder that Open makes whole:
+// the newest committed checkpoint at the top, temporaries gone, nothing of
+// an uncommitted save kept.
+func TestOpenRecoversEveryStageOfASave(t *testing.T) {
+	// saved is a folder after checkpoints of steps 1 and 2 (step 2 committed
+	// and published) and the files of a step-3 save in the making.
+	saved := func(t *testing.T) (dir string, step2 []byte) {
+		dir = filepath.Join(t.TempDir(), "run")
+		f, err := checkpoint.Create(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		for _, steps := range []int{1, 2} {
+			saveSteps(t, f, steps)
+		}
+		return dir, readFile(t, filepath.Join(dir, checkpoint.WeightsFile))
+	}
+	ckpts := func(dir string) string { return filepath.Join(dir, checkpoint.CheckpointsDir) }
+	for _, tc := range []struct {
+		name      string
+		damage    func(t *testing.T, dir string) // what the dead process left
+		wantSteps string                         // the checkpoint Open publishes
+	}{
+		{"killed while writing the next one", func(t *testing.T, dir string) {
+			half := filepath.Join(ckpts(dir), ".step-3.tmp-abc")
+			os.Mkdir(half, 0o755)
+			os.WriteFile(filepath.Join(half, checkpoint.WeightsFile), []byte("half"), 0o644)
+		}, "2"},
+		{"killed between the commit and publishing it", func(t *testing.T, dir string) {
+			copyTree(t, filepath.Join(ckpts(dir), "step-2"), filepath.Join(ckpts(dir), "step-3"))
+			setStep(t, filepath.Join(ckpts(dir), "step-3"), 3)
+			// The weights are at the top already, checkpoint.json is not.
+			os.Remove(filepath.Join(dir, checkpoint.WeightsFile))
+			os.Link(filepath.Join(ckpts(dir), "step-3", checkpoint.WeightsFile), filepath.Join(dir, checkpoint.WeightsFile))
+			os.WriteFile(filepath.Join(dir, ".checkpoint.json.tmp-xyz"), nil, 0o644)
+		}, "3"},
+		{"killed while removing the previous one", func(t *testing.T, dir string) {
+			copyTree(t, filepath.Join(ckpts(dir), "step-2"), filepath.Join(ckpts(dir), ".step-1.tmp-old"))
+		}, "2"},
+		{"killed after a second save at the same step committed", func(t *testing.T, dir string) {
+			copyTree(t, filepath.Join(ckpts(dir), "step-2"), filepath.Join(ckpts(dir), "step-2.2"))
+			os.WriteFile(filepath.Join(ckpts(dir), "step-2.2", checkpoint.ConfigFile), []byte("second: true\n"), 0o644)
+		}, "2.2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, _ := saved(t)
+			tc.damage(t, dir)
+			f, err := checkpoint.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			entries, _ := os.ReadDir(ckpts(dir))
+			if len(entries) != 1 || entries[0].Name() != "step-"+tc.wantSteps {
+				t.Errorf("checkpoints/ holds %v, want step-%s alone", entries, tc.wantSteps)
+			}
+			for _, file := range []string{checkpoint.WeightsFile, checkpoint.OptimizerFile, checkpoint.ConfigFile, checkpoint.InfoFile} {
+				top, _ := os.Stat(filepath.Join(dir, file))
+				inside, _ := os.Stat(filepath.Join(ckpts(dir), "step-"+tc.wantSteps, file))
+				if top == nil || inside == nil || !os.SameFile(top, inside) {
+					t.Errorf("%s at the top is not step-%s's", file, tc.wantSteps)
+				}
+			}
+			top, _ := os.ReadDir(dir)
+			for _, e := range top {
+				if strings.Contains(e.Name(), ".tmp-") {
+					t.Errorf("Open left %s", e.Name())
+				}
+			}
+		})
+	}
+}
+
+// saveSteps saves a checkpoint after steps updates.
+func saveSteps(t *testing.T, f *checkpoint.Folder, steps int) {
+	t.Helper()
+	m, err := models.New("mlp", models.Input{C: 1, H: 4, W: 4, Classes: 3}, models.Config{Seed: uint64(steps)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := &checkpoint.OptimizerState{Optimizer: "SGD", Steps: steps}
+	if err := f.Save(m, opt, checkpoint.RunInfo{Status: checkpoint.StatusRunning, Progress: &checkpoint.Progress{Steps: steps}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setStep rewrites the step count of a checkpoint folder's optimizer state.
+func setStep(t *testing.T, dir string, steps int) {
+	t.Helper()
+	path := filepath.Join(dir, checkpoint.OptimizerFile)
+	s, err := checkpoint.LoadOptimizer(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Steps = steps
+	if err := checkpoint.SaveOptimizer(path, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.CopyFS(to, os.DirFS(from)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Saves at one step get step-N, step-N.2, …: the newest is always the
+// greatest, whatever was pruned in between.
+func TestSavesAtOneStepGetGrowingNames(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	f, err := checkpoint.Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, want := range []string{"step-5", "step-5.2", "step-5.3"} {
+		saveSteps(t, f, 5)
+		entries, _ := os.ReadDir(filepath.Join(dir, checkpoint.CheckpointsDir))
+		if len(entries) != 1 || entries[0].Name() != want {
+			t.Errorf("checkpoints/ holds %v, want %s alone", entries, want)
+		}
 	}
 }

@@ -58,6 +58,14 @@ func (l *MetricsLog) Write(r Record) error {
 	return nil
 }
 
+// Sync makes what was written durable.
+func (l *MetricsLog) Sync() error {
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
+}
+
 // Size is the file's length, for Progress.MetricsBytes.
 func (l *MetricsLog) Size() int64 { return l.size }
 

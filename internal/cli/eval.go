@@ -169,6 +169,9 @@ func (o *EvalOptions) resolve() (evalTarget, error) {
 	if err := info.Check(file); err != nil {
 		return evalTarget{}, err
 	}
+	if err := info.CheckTrained(infoPath); err != nil {
+		return evalTarget{}, err
+	}
 	if isWeights {
 		weights = o.Checkpoint
 	}

@@ -67,6 +67,9 @@ func RunPlot(_ context.Context, opts *PlotOptions, s Streams) error {
 		if err != nil {
 			return err
 		}
+		if err := info.CheckTrained(dir); err != nil {
+			return err
+		}
 		curves, err := runCurves(dir, info)
 		if err != nil {
 			return err

@@ -95,6 +95,11 @@ func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
 	if opts.CheckpointEvery < 0 {
 		return usagef("--checkpoint-every must be at least 0, got %d", opts.CheckpointEvery)
 	}
+	// Until training starts, nothing waits for a next minibatch: reading a
+	// config file (a FIFO nobody writes), the data, compiling; a signal
+	// quits at once, removing a folder this run claimed and saved nothing in.
+	setup := quitAtOnce(ctx, "nothing was trained yet")
+	defer setup.End()
 	var (
 		cfg     config.Config
 		folder  *checkpoint.Folder
@@ -116,6 +121,7 @@ func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
 	// Whatever happens next, release the folder, and remove it if this
 	// process created it and never saved into it, so the name can be reused.
 	defer folder.Discard()
+	setup.OnQuit(func() { folder.Discard() })
 
 	data, err := opts.Data.load(ctx, cfg.Dataset, s.Err)
 	if err != nil {
@@ -154,6 +160,7 @@ func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
 	}
 	logs.Progress, logs.Results = progress, results
 	fmt.Fprintf(progress, "Number of parameters: %d\n", p.Model.NumParams())
+	setup.End()
 	res, err := train.Run(ctx, p, logs)
 	if bars != nil {
 		bars.Close()
@@ -162,6 +169,8 @@ func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
 	if err != nil {
 		return keptWork(err, folder.Dir)
 	}
+	// The run is saved: a signal now quits at once.
+	defer quitAtOnce(ctx, "the run is saved").End()
 	fmt.Fprintf(progress, "Trained %d images in %.1f s (%.0f images/s). Saved to %s\n",
 		res.Throughput.Images, res.Throughput.Duration.Seconds(), res.Throughput.ImagesPerSecond(), folder.Dir)
 	if g, ok := p.Device.Backend().(interface{ Notes() []string }); ok {
@@ -225,7 +234,10 @@ func (opts *TrainOptions) claimNew() (*checkpoint.Folder, config.Config, error) 
 			name += "-shuffled"
 		}
 		folder, err := checkpoint.CreateUnique(opts.RunsRoot, name, time.Now())
-		return folder, cfg, err
+		if err != nil {
+			return nil, cfg, err
+		}
+		return folder, cfg, opts.begin(folder, cfg)
 	}
 	folder, err := checkpoint.Create(opts.RunDir)
 	if errors.Is(err, checkpoint.ErrRunExists) {
@@ -235,7 +247,20 @@ func (opts *TrainOptions) claimNew() (*checkpoint.Folder, config.Config, error) 
 		}
 		return nil, cfg, usagef("--run-dir %s already exists; %s", opts.RunDir, hint)
 	}
-	return folder, cfg, err
+	if err != nil {
+		return nil, cfg, err
+	}
+	return folder, cfg, opts.begin(folder, cfg)
+}
+
+// begin records a new run's settings in its folder, so that a run killed
+// before its first checkpoint can be started over with --resume.
+func (opts *TrainOptions) begin(folder *checkpoint.Folder, cfg config.Config) error {
+	err := folder.Begin(checkpoint.RunInfo{Config: cfg, CnntrainBuild: Version(), DataDir: absPath(datasets.ResolveDataDir(opts.Data.DataDir))})
+	if err != nil {
+		folder.Discard()
+	}
+	return err
 }
 
 // openResumed takes hold of the folder to resume and reads its settings;
@@ -291,6 +316,19 @@ func (opts *TrainOptions) openResumed(msgs io.Writer) (*checkpoint.Folder, *chec
 	}
 	if n := len(folder.Cleaned); n > 0 {
 		fmt.Fprintf(msgs, "Removed %d temporary file(s) a dead run left in %s\n", n, folder.Dir)
+	}
+	// Open may have published a checkpoint the dead run committed but had
+	// not yet put at the top: what is resumed is what the folder holds now.
+	if info, _, err = checkpoint.LoadRunInfo(folder.Dir); err == nil {
+		err = info.Check(file)
+	}
+	if err != nil {
+		folder.Close()
+		return nil, nil, config.Config{}, err
+	}
+	if info.Status == checkpoint.StatusStarted {
+		fmt.Fprintf(msgs, "Starting %s over: the run was stopped before its first checkpoint\n", folder.Dir)
+		return folder, nil, cfg, nil
 	}
 	next := info.Progress.Next
 	fmt.Fprintf(msgs, "Resuming %s at epoch %d, minibatch %d (%d optimizer steps done)\n", folder.Dir, next.Epoch+1, next.Batch+1, info.Progress.Steps)

@@ -260,8 +260,9 @@ func TestCheckpointEveryNMinibatches(t *testing.T) {
 	if len(progress.seen) != 2 {
 		t.Fatalf("%d log lines, want 2 (minibatches 0 and 100):\n%s", len(progress.seen), progress.lines.String())
 	}
-	if first := progress.seen[0]; first != nil {
-		t.Errorf("a checkpoint before the first minibatch: %+v", first.Progress)
+	// Before the first minibatch the folder holds the run's settings alone.
+	if first := progress.seen[0]; first == nil || first.Status != checkpoint.StatusStarted || first.Progress != nil {
+		t.Errorf("before the first minibatch: %+v, want the settings the run started with, no checkpoint", first)
 	}
 	mid := progress.seen[1]
 	if mid == nil {

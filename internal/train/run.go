@@ -29,7 +29,8 @@ type Logs struct {
 	// DataDir is the absolute data folder the run read, recorded in
 	// checkpoint.json so that eval finds the test set again.
 	DataDir string
-	// AfterSave, when set, runs after every checkpoint (to draw loss.png).
+	// AfterSave, when set, runs after the checkpoint of every epoch and of
+	// the run's end or interruption (to draw loss.png).
 	AfterSave func() error
 	// Watch, when set, is told of every minibatch and evaluation (a
 	// progress bar).
@@ -111,7 +112,7 @@ func Run(ctx context.Context, p *Prepared, logs Logs) (*Result, error) {
 			if s.Update%every != 0 {
 				return nil
 			}
-			return rec.save(checkpoint.StatusRunning, s.Next)
+			return rec.save(checkpoint.StatusRunning, s.Next, false)
 		}))
 	}
 	if logs.Watch != nil {
@@ -121,7 +122,7 @@ func Run(ctx context.Context, p *Prepared, logs Logs) (*Result, error) {
 	t.OnEpochEnd("history", epochFunc(rec.epochRecord))
 	if logs.Folder != nil {
 		t.OnEpochEnd("checkpoint", epochFunc(func(_ context.Context, end EpochEnd) error {
-			return rec.save(checkpoint.StatusRunning, datasets.Position{Epoch: end.Epoch})
+			return rec.save(checkpoint.StatusRunning, datasets.Position{Epoch: end.Epoch}, true)
 		}))
 	}
 	if err := t.Fit(ctx, p.Train, p.Config.Epochs); err != nil {
@@ -144,7 +145,7 @@ func Run(ctx context.Context, p *Prepared, logs Logs) (*Result, error) {
 		fmt.Fprintf(logs.Results, "Accuracy of the network on the %d test images: %s %%\n", res.Metrics.Total, acc)
 	}
 	if logs.Folder != nil {
-		if err := rec.save(checkpoint.StatusFinished, t.Position); err != nil {
+		if err := rec.save(checkpoint.StatusFinished, t.Position, true); err != nil {
 			return nil, err
 		}
 	}
@@ -307,8 +308,11 @@ func (r *recorder) info(status string) checkpoint.RunInfo {
 	return info
 }
 
-// save writes a checkpoint whose training continues at next.
-func (r *recorder) save(status string, next datasets.Position) error {
+// save writes a checkpoint whose training continues at next, then runs
+// AfterSave if after: at an epoch's end and the run's, not at every
+// --checkpoint-every save, where drawing a picture would cost more than the
+// checkpoint of a small model.
+func (r *recorder) save(status string, next datasets.Position, after bool) error {
 	r.progress.Next = next.Clone()
 	r.progress.WallSeconds = r.wallSeconds()
 	if r.metrics != nil {
@@ -321,10 +325,17 @@ func (r *recorder) save(status string, next datasets.Position) error {
 	if err != nil {
 		return err
 	}
+	if r.metrics != nil {
+		// What the checkpoint says metrics.jsonl holds must be on disk
+		// before it, or a power cut could leave the file shorter.
+		if err := r.metrics.Sync(); err != nil {
+			return err
+		}
+	}
 	if err := r.logs.Folder.Save(r.p.Model, opt, r.info(status)); err != nil {
 		return err
 	}
-	if r.logs.AfterSave != nil {
+	if after && r.logs.AfterSave != nil {
 		return r.logs.AfterSave()
 	}
 	return nil
@@ -336,7 +347,7 @@ func (r *recorder) interrupted(next datasets.Position, cause error) error {
 	if r.logs.Folder == nil || r.progress.Steps == 0 {
 		return e
 	}
-	if err := r.save(checkpoint.StatusInterrupted, next); err != nil {
+	if err := r.save(checkpoint.StatusInterrupted, next, true); err != nil {
 		return fmt.Errorf("%w; saving a checkpoint failed: %w", e, err)
 	}
 	e.Saved = true
