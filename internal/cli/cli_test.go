@@ -41,7 +41,7 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 		{[]string{"train", "--hidden", "0"}, "--hidden must be at least 1"},
 		{[]string{"train", "--model", "vgg11", "--dataset", "cifar10", "--width", "0"}, "--width must be above 0"},
 		{[]string{"train", "--momentum", "1.5"}, "momentum must be in [0, 1)"},
-		{[]string{"train", "--batch-size", "x"}, `invalid argument "x" for "--batch-size"`},
+		{[]string{"train", "--batch-size", "x"}, `--batch-size x: want a whole number`},
 		{[]string{"train", "--no-such-flag"}, "unknown flag: --no-such-flag"},
 		{[]string{"train", "extra-argument"}, `unknown command "extra-argument"`},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
@@ -155,5 +155,69 @@ func TestCompletionTakesAShell(t *testing.T) {
 	}
 	if code, out, stderr := run(t, "completion", "bash"); code != ExitOK || !strings.HasPrefix(out, "# bash completion") {
 		t.Errorf("completion bash: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// A flag's value that does not parse is refused in plain words, naming the
+// flag and the value, not in strconv's ("strconv.ParseInt: parsing …").
+func TestFlagValueErrorsArePlain(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--epochs", "abc"}, "--epochs abc: want a whole number"},
+		{[]string{"train", "--epochs=2.5"}, "--epochs 2.5: want a whole number"},
+		{[]string{"train", "--epochs", "99999999999999999999"}, "--epochs 99999999999999999999: too large (at most 9223372036854775807)"},
+		{[]string{"train", "--epochs", "-99999999999999999999"}, "--epochs -99999999999999999999: too small (at least -9223372036854775808)"},
+		{[]string{"train", "--lr", "1e309"}, "--lr 1e309: out of range (at most ±1.7976931348623157e+308)"},
+		{[]string{"train", "--lr", "fast"}, "--lr fast: want a number"},
+		{[]string{"train", "--seed", "18446744073709551616"}, "--seed 18446744073709551616: too large (at most 18446744073709551615)"},
+		{[]string{"train", "--seed", "-1"}, "--seed -1: negative; want a whole number ≥ 0"},
+		{[]string{"shuffle-experiment", "--seeds", "x"}, "--seeds x: want a whole number"},
+		{[]string{"train", "--augment=maybe"}, "--augment maybe: want true or false"},
+		{[]string{"eval", "--permutation-seed", "1.5"}, "--permutation-seed 1.5: want a whole number ≥ 0"},
+	} {
+		code, stdout, stderr := run(t, tc.args...)
+		want := "cnntrain: " + tc.want + "\nRun 'cnntrain " + tc.args[0] + " --help' for usage.\n"
+		if code != ExitUsage || stderr != want || stdout != "" {
+			t.Errorf("%v: exit %d, stdout %q\n got %q\nwant %q", tc.args, code, stdout, stderr, want)
+		}
+	}
+}
+
+// A path or name flag given an empty value (an unset shell variable) is a
+// usage error naming it, as an empty --resume or --config is, rather than
+// the default the flag was meant to replace; --plot "" keeps its meaning
+// (draw nothing).
+func TestEmptyFlagValuesAreRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"train", "--run-dir="},
+		{"train", "--data-dir", ""},
+		{"train", "--model", ""},
+		{"train", "--device", ""},
+		{"eval", "--checkpoint", ""},
+		{"eval", "--checkpoint", "run", "--data-dir", ""},
+		{"shuffle-experiment", "--dataset="},
+		{"show", "--out", ""},
+		{"datasets", "--data-dir", ""},
+		{"models", "--summary", ""},
+		{"plot", "run", "--out", ""},
+	} {
+		flag := ""
+		for _, a := range args {
+			if strings.HasPrefix(a, "--") {
+				flag = strings.TrimSuffix(a, "=")
+			}
+		}
+		code, stdout, stderr := run(t, args...)
+		want := "cnntrain: " + flag + " is empty (an unset shell variable?); give it a value, or leave the flag out for the default\n"
+		if code != ExitUsage || !strings.HasPrefix(stderr, want) || stdout != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q, want 2 and %q", args, code, stdout, stderr, want)
+		}
+	}
+	// --plot "" still means no picture: eval goes on to the checkpoint.
+	code, _, stderr := run(t, "eval", "--checkpoint", filepath.Join(t.TempDir(), "missing"), "--plot", "")
+	if code != ExitFailure || !strings.Contains(stderr, "missing") {
+		t.Errorf("eval --plot \"\": exit %d, %q", code, stderr)
 	}
 }
