@@ -13,6 +13,7 @@ import (
 	"github.com/cnntrain/cnntrain/internal/datasets"
 	"github.com/cnntrain/cnntrain/internal/models"
 	"github.com/cnntrain/cnntrain/internal/train"
+	"github.com/spf13/pflag"
 )
 
 // run calls Main as the binary would and returns the exit code and streams.
@@ -219,5 +220,74 @@ func TestEmptyFlagValuesAreRefused(t *testing.T) {
 	code, _, stderr := run(t, "eval", "--checkpoint", filepath.Join(t.TempDir(), "missing"), "--plot", "")
 	if code != ExitFailure || !strings.Contains(stderr, "missing") {
 		t.Errorf("eval --plot \"\": exit %d, %q", code, stderr)
+	}
+}
+
+// A flag that does not apply to what the command runs is refused the same
+// way everywhere, naming the flag and what it applies to, before any data
+// is read: not silently ignored.
+func TestFlagsThatDoNotApplyAreRefused(t *testing.T) {
+	dataDir := t.TempDir() // empty: every case must fail before reading data
+	bare := filepath.Join(t.TempDir(), "w.safetensors")
+	if err := os.WriteFile(bare, []byte("not read"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--width", "0.5"}, "--width applies to vgg11 and vgg16 only, not to mlp"},
+		{[]string{"train", "--model", "cnn", "--hidden", "16"}, "--hidden applies to mlp only, not to cnn"},
+		{[]string{"train", "--model", "cnn", "--dataset", "cifar10", "--features", "8"}, "--features applies to the MNIST CNN only (cnn on 1-channel images), not to cnn on cifar10"},
+		{[]string{"train", "--bn-batch-stats-at-test"}, "--bn-batch-stats-at-test applies to the models with BatchNorm only (vgg11, vgg16); mlp has none"},
+		{[]string{"train", "--permutation-seed", "3"}, "--permutation-seed applies only with --shuffle-pixels; without it no pixels are permuted"},
+		{[]string{"train", "--optimizer", "adam", "--momentum", "0.9"}, "--momentum applies to sgd only; adam uses its betas"},
+		{[]string{"eval", "--checkpoint", bare, "--model", "mlp", "--dataset", "mnist", "--width", "0.5"}, "--width applies to vgg11 and vgg16 only, not to mlp"},
+		{[]string{"eval", "--checkpoint", bare, "--model", "cnn", "--dataset", "mnist", "--bn-batch-stats-at-test"}, "--bn-batch-stats-at-test applies to the models with BatchNorm only"},
+		{[]string{"eval", "--checkpoint", bare, "--model", "mlp", "--dataset", "mnist", "--permutation-seed", "2"}, "--permutation-seed applies only with --shuffle-pixels"},
+		{[]string{"shuffle-experiment", "--dataset", "cifar10", "--features", "8"}, "--features applies to the MNIST CNN only (cnn on 1-channel images), not to cnn on cifar10"},
+		{[]string{"shuffle-experiment", "--optimizer", "adam", "--momentum", "0.9"}, "--momentum applies to sgd only; adam uses its betas"},
+		{[]string{"show", "--permutation-seed", "5"}, "--permutation-seed applies only with --shuffle-pixels"},
+	} {
+		code, stdout, stderr := run(t, append(tc.args, "--data-dir", dataDir, "--no-download")...)
+		want := "cnntrain: " + tc.want
+		if code != ExitUsage || !strings.HasPrefix(stderr, want) || stdout != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q, want 2 and %q", tc.args, code, stdout, stderr, want)
+		}
+	}
+	code, _, stderr := run(t, "models", "--summary", "mlp", "--width", "0.5")
+	if code != ExitUsage || !strings.HasPrefix(stderr, "cnntrain: --width applies to vgg11 and vgg16 only, not to mlp") {
+		t.Errorf("models --summary mlp --width 0.5: exit %d, %q", code, stderr)
+	}
+}
+
+// shuffle-experiment trains the FC network and the CNN with one set of
+// flags: a flag either of them reads is kept, one neither reads refused.
+func TestShuffleExperimentKeepsAFlagOneModelReads(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // "" for kept
+	}{
+		{[]string{"--hidden", "16"}, ""},
+		{[]string{"--features", "8"}, ""},
+		{[]string{"--hidden", "16", "--features", "8", "--momentum", "0.9"}, ""},
+		{[]string{"--optimizer", "adam", "--momentum", "0.9"}, "--momentum applies to sgd only"},
+	} {
+		var c configFlags
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		c.addFlags(fs, "model", "shuffle_pixels", "permutation_seed", "augment", "bn_batch_stats_at_test", "width", "train_subset")
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		base, err := c.resolve(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fc, cnn := base, base
+		fc.Model, cnn.Model = "mlp", "cnn"
+		err = c.refuseUnused(fc, cnn)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
 	}
 }

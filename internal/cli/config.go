@@ -205,6 +205,34 @@ func (c *configFlags) resolve(extra map[string]any) (config.Config, error) {
 	return cfg, nil
 }
 
+// refuseUnused refuses a configuration flag given on the command line
+// that none of the runs cfgs describe reads (--width of an mlp, --momentum
+// with Adam): one rule for every flag that would do nothing, rather than
+// ignoring it. A command that trains several models (shuffle-experiment)
+// passes each, so a flag that applies to one of them is kept.
+func (c *configFlags) refuseUnused(cfgs ...config.Config) error {
+	var given []string
+	for _, key := range configKeys() {
+		if c.changed(key) {
+			given = append(given, key)
+		}
+	}
+	unusedBy := map[string]int{}
+	why := map[string]error{}
+	for _, cfg := range cfgs {
+		for _, p := range cfg.Unused(given) {
+			unusedBy[p.Key]++
+			why[p.Key] = p.Err
+		}
+	}
+	for _, key := range given {
+		if unusedBy[key] == len(cfgs) {
+			return usagef("--%s %v", flagName(key), why[key])
+		}
+	}
+	return nil
+}
+
 func (c *configFlags) changed(key string) bool { return c.changedFlag(flagName(key)) }
 
 // changedFlag says whether flag name was given on the command line.

@@ -216,6 +216,9 @@ func (opts *TrainOptions) claimNew() (*checkpoint.Folder, config.Config, error) 
 	if err != nil {
 		return nil, cfg, err
 	}
+	if err := opts.Config.refuseUnused(cfg); err != nil {
+		return nil, cfg, err
+	}
 	if err := cfg.Check(); err != nil {
 		return nil, cfg, err
 	}

@@ -347,6 +347,11 @@ func TestEvalOfACheckpointJSONWithoutNormalization(t *testing.T) {
 	if code != ExitUsage || !strings.Contains(stderr, "--hidden, --shuffle-pixels only describe a bare .safetensors file") {
 		t.Errorf("eval of a run folder with --hidden: exit %d, %q", code, stderr)
 	}
+	// A run's model without BatchNorm has no test-time statistics to choose.
+	code, _, stderr = run(t, "eval", "--checkpoint", dir, "--data-dir", data, "--bn-batch-stats-at-test=false")
+	if code != ExitUsage || !strings.Contains(stderr, "--bn-batch-stats-at-test applies to the models with BatchNorm only (vgg11, vgg16); mlp has none") {
+		t.Errorf("eval of an mlp with --bn-batch-stats-at-test: exit %d, %q", code, stderr)
+	}
 }
 
 func cfgOf(j map[string]any) map[string]any      { return j["config"].(map[string]any) }

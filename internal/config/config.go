@@ -230,21 +230,19 @@ func (c Config) FitProblems() []Problem {
 // Unused lists the settings among keys that a run of c never reads (the
 // width of an mlp, the momentum of Adam), each Err saying to what the
 // setting applies, so that a setting that would do nothing is refused
-// instead of ignored. Keys c reads are left out; so is every key where c's
-// model or dataset is unknown, which Check refuses.
+// instead of ignored. Keys c reads are left out; so are the model's options
+// where c's model or dataset is unknown, which Check refuses.
 func (c Config) Unused(keys []string) []Problem {
-	info, err := datasets.Lookup(c.Dataset)
-	if err != nil || models.Known(c.Model) != nil {
-		return nil
-	}
+	info, dataErr := datasets.Lookup(c.Dataset)
 	in := InputOf(info)
+	modelKnown := models.Known(c.Model) == nil
 	model := models.Canonical(c.Model)
 	var problems []Problem
 	for _, key := range keys {
 		var why string
 		switch key {
 		case models.OptionHidden, models.OptionFeatures, models.OptionWidth:
-			if models.Reads(model, in, key) {
+			if !modelKnown || dataErr != nil || models.Reads(model, in, key) {
 				continue
 			}
 			readers := models.Readers(key, in)
@@ -257,7 +255,7 @@ func (c Config) Unused(keys []string) []Problem {
 				why = "applies to " + strings.Join(readers, " and ") + " only, not to " + model
 			}
 		case "bn_batch_stats_at_test":
-			if models.HasBatchNorm(model) {
+			if !modelKnown || models.HasBatchNorm(model) {
 				continue
 			}
 			why = "applies to the models with BatchNorm only (" + strings.Join(models.WithBatchNorm(), ", ") + "); " + model + " has none"
