@@ -291,3 +291,33 @@ func TestShuffleExperimentKeepsAFlagOneModelReads(t *testing.T) {
 		}
 	}
 }
+
+// --train-subset past the training split is refused by the split's size
+// (it used to train on the whole split and drop the setting), and
+// --optimizer, like --model, ignores case and suggests a near name.
+func TestTrainSubsetAndOptimizerFlags(t *testing.T) {
+	dataDir := t.TempDir() // empty: every case must fail before reading data
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--train-subset", "70000"}, "--train-subset 70000: mnist's training split has 60000 images"},
+		{[]string{"train", "--dataset", "cifar10", "--model", "cnn", "--train-subset", "50001"}, "--train-subset 50001: cifar10's training split has 50000 images"},
+		{[]string{"train", "--optimizer", "adm"}, `optimizer must be sgd or adam, got "adm" (did you mean adam?)`},
+	} {
+		code, _, stderr := run(t, append(tc.args, "--data-dir", dataDir, "--no-download")...)
+		if code != ExitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, %q, want 2 and %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	for _, name := range []string{"ADAM", "Adam", "SGD"} {
+		cfg, err := resolveWith(t, "", "--optimizer", name)
+		if err != nil || cfg.Optimizer != strings.ToLower(name) || cfg.Check() != nil {
+			t.Errorf("--optimizer %s: %q, %v, %v", name, cfg.Optimizer, err, cfg.Check())
+		}
+	}
+	// A subset as large as the split is the whole split, still accepted.
+	if _, err := resolveWith(t, "", "--train-subset", "60000"); err != nil {
+		t.Errorf("--train-subset 60000: %v", err)
+	}
+}
