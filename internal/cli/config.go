@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -116,24 +117,34 @@ func (c *configFlags) resolve(extra map[string]any) (config.Config, error) {
 	}
 	// Model and dataset pick the preset, so they are resolved first.
 	model, dataset := c.values.Model, c.values.Dataset
-	for key, dst := range map[string]*string{"model": &model, "dataset": &dataset} {
+	var bad []error // every bad value in the file, a line each
+	for _, key := range []string{"model", "dataset"} {
 		if n, ok := file[key]; ok && !c.changed(key) {
-			if err := n.Decode(dst); err != nil {
-				return config.Config{}, usagef("%s:%d: %s: %v", c.File, n.Line, key, err)
+			dst := &model
+			if key == "dataset" {
+				dst = &dataset
+			}
+			if e := decodeValue(&n, reflect.ValueOf(dst).Elem(), key); e != nil {
+				bad = append(bad, e.at(c.File))
 			}
 		}
 	}
 	cfg := config.Preset(model, dataset)
 	permutationSeedSet := false
-	for key, n := range file {
+	for _, key := range byLine(file) {
 		field, ok := configField(&cfg, key)
-		if !ok {
-			continue // an extra key, already decoded
+		if !ok || key == "model" || key == "dataset" {
+			continue // an extra key, or one decoded above
 		}
-		if err := decodeSetting(n, field); err != nil {
-			return config.Config{}, usagef("%s:%d: %s: %v", c.File, n.Line, key, err)
+		n := file[key]
+		if e := decodeSetting(&n, field, key); e != nil {
+			bad = append(bad, e.at(c.File))
+			continue
 		}
 		permutationSeedSet = permutationSeedSet || key == "permutation_seed"
+	}
+	if len(bad) > 0 {
+		return config.Config{}, usageError{errors.Join(bad...)}
 	}
 	for _, key := range configKeys() {
 		if !c.changed(key) {
@@ -147,6 +158,8 @@ func (c *configFlags) resolve(extra map[string]any) (config.Config, error) {
 	if !permutationSeedSet {
 		cfg.PermutationSeed = cfg.Seed
 	}
+	// Names are case-insensitive (--optimizer ADAM, as --model VGG16).
+	cfg.Optimizer = strings.ToLower(cfg.Optimizer)
 	// A preset's momentum belongs to its SGD: asking for Adam drops it, and
 	// only a momentum the user set is held against Adam.
 	if _, inFile := file["momentum"]; cfg.Optimizer == "adam" && !c.changed("momentum") && !inFile {
@@ -171,13 +184,53 @@ func (c *configFlags) resolve(extra map[string]any) (config.Config, error) {
 	// flags and presets, Check reports by name.
 	for _, p := range cfg.Problems() {
 		if n, inFile := file[p.Key]; inFile && !c.changed(p.Key) {
-			return config.Config{}, usagef("%s:%d: %w: %w", c.File, n.Line, config.ErrInvalidConfig, p.Err)
+			bad = append(bad, fmt.Errorf("%s:%d: %w: %w", c.File, n.Line, config.ErrInvalidConfig, p.Err))
 		}
+	}
+	// A value that does not fit the dataset, by the flag or line that set
+	// it (--train-subset 70000 of MNIST's 60000).
+	for _, p := range cfg.FitProblems() {
+		if c.changed(p.Key) {
+			bad = append(bad, fmt.Errorf("--%s %s: %w", flagName(p.Key), c.fs.Lookup(flagName(p.Key)).Value, p.Err))
+		} else if n, inFile := file[p.Key]; inFile {
+			bad = append(bad, fmt.Errorf("%s:%d: %s: %w", c.File, n.Line, p.Key, p.Err))
+		}
+	}
+	if len(bad) > 0 {
+		return config.Config{}, usageError{errors.Join(bad...)}
 	}
 	// Names are case-insensitive; the run records the registered spelling.
 	cfg.Model, cfg.Dataset = models.Canonical(cfg.Model), datasets.Canonical(cfg.Dataset)
 	cfg.Device = strings.ToLower(cfg.Device)
 	return cfg, nil
+}
+
+// refuseUnused refuses a configuration flag given on the command line
+// that none of the runs cfgs describe reads (--width of an mlp, --momentum
+// with Adam): one rule for every flag that would do nothing, rather than
+// ignoring it. A command that trains several models (shuffle-experiment)
+// passes each, so a flag that applies to one of them is kept.
+func (c *configFlags) refuseUnused(cfgs ...config.Config) error {
+	var given []string
+	for _, key := range configKeys() {
+		if c.changed(key) {
+			given = append(given, key)
+		}
+	}
+	unusedBy := map[string]int{}
+	why := map[string]error{}
+	for _, cfg := range cfgs {
+		for _, p := range cfg.Unused(given) {
+			unusedBy[p.Key]++
+			why[p.Key] = p.Err
+		}
+	}
+	for _, key := range given {
+		if unusedBy[key] == len(cfgs) {
+			return usagef("--%s %v", flagName(key), why[key])
+		}
+	}
+	return nil
 }
 
 func (c *configFlags) changed(key string) bool { return c.changedFlag(flagName(key)) }
@@ -191,17 +244,20 @@ func (c *configFlags) changedFlag(name string) bool {
 	return f != nil && f.Changed
 }
 
-// decodeSetting decodes one YAML value into a Config field, refusing what
-// the YAML library would silently change: a fraction for a whole number
-// (epochs: 2.9 would become 2).
-func decodeSetting(n yaml.Node, field reflect.Value) error {
-	switch field.Kind() {
-	case reflect.Int, reflect.Int64, reflect.Uint64:
-		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-			return fmt.Errorf("want a whole number, got %q", n.Value)
-		}
+// decodeSetting decodes one setting of a config file into its Config field.
+func decodeSetting(n *yaml.Node, field reflect.Value, key string) *valueError {
+	return decodeValue(n, field, key)
+}
+
+// byLine is the keys of a config file's settings in the order they are
+// written, so that its errors are too.
+func byLine(file map[string]yaml.Node) []string {
+	keys := make([]string, 0, len(file))
+	for k := range file {
+		keys = append(keys, k)
 	}
-	return n.Decode(field.Addr().Interface())
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(file[a].Line, file[b].Line) })
+	return keys
 }
 
 // maxConfigSize bounds a --config file: a run's config.yaml is under 1 KB.
@@ -227,7 +283,7 @@ func readConfigFile(path string, extra map[string]any) (map[string]yaml.Node, er
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		return nil, usagef("%s: not valid YAML: %v", path, err)
+		return nil, yamlSyntaxError(path, err)
 	}
 	var second yaml.Node
 	if err := dec.Decode(&second); err == nil {
@@ -245,8 +301,8 @@ func readConfigFile(path string, extra map[string]any) (map[string]yaml.Node, er
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		if dst, ok := extra[k.Value]; ok {
-			if err := v.Decode(dst); err != nil {
-				return nil, usagef("%s:%d: %s: %v", path, v.Line, k.Value, err)
+			if e := decodeValue(v, reflect.ValueOf(dst).Elem(), k.Value); e != nil {
+				return nil, usageError{e.at(path)}
 			}
 			continue
 		}
@@ -257,7 +313,11 @@ func readConfigFile(path string, extra map[string]any) (map[string]yaml.Node, er
 		if _, dup := out[k.Value]; dup {
 			return nil, usagef("%s:%d: %q is set twice", path, k.Line, k.Value)
 		}
-		out[k.Value] = *v
+		// A setting is reported at its key's line, where a block value
+		// (normalize:, then its lines) starts; what is inside keeps its own.
+		setting := *v
+		setting.Line = k.Line
+		out[k.Value] = setting
 	}
 	return out, nil
 }

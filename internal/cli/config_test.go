@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -158,5 +159,75 @@ func TestConfigFileTooLarge(t *testing.T) {
 	var ue usageError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "c.yaml: larger than 1048576 bytes") {
 		t.Errorf("got %v, want a usage error saying c.yaml is too large", err)
+	}
+}
+
+// Every bad value in a config file is one line, file:line: key: plain
+// words, never yaml.v3's "unmarshal errors" with a line per element; an
+// unknown key inside normalize is refused like one at the top.
+func TestConfigFileValueErrorsArePlain(t *testing.T) {
+	for _, tc := range []struct{ file, want string }{
+		{"seed: -1\n", "c.yaml:1: seed: -1 is negative; want a whole number ≥ 0"},
+		{"model: [mlp]\n", "c.yaml:1: model: a list where a name belongs"},
+		{"dataset: {name: mnist}\n", "c.yaml:1: dataset: a mapping where a name belongs"},
+		{"epochs: 99999999999999999999\n", "c.yaml:1: epochs: 99999999999999999999 is too large (at most 9223372036854775807)"},
+		{"epochs: -99999999999999999999\n", "c.yaml:1: epochs: -99999999999999999999 is too small (at least -9223372036854775808)"},
+		{"seed: 18446744073709551616\n", "c.yaml:1: seed: 18446744073709551616 is too large (at most 18446744073709551615)"},
+		{"lr: 1e309\n", "c.yaml:1: lr: 1e309 is out of range (at most ±1.7976931348623157e+308)"},
+		{"lr: fast\n", `c.yaml:1: lr: want a number, got "fast"`},
+		{"augment: maybe\n", `c.yaml:1: augment: want true or false, got "maybe"`},
+		{"epochs:\n", "c.yaml:1: epochs: no value (give one, or leave the key out for the default)"},
+		{"normalize: [1]\n", "c.yaml:1: normalize: a list where a mapping of mean and std belongs"},
+		{"normalize:\n  mean: [0.5]\n  std: [0.5]\n  stdev: [1]\n", `c.yaml:4: normalize: unknown key "stdev" (did you mean std?) (known: mean, std)`},
+		{"normalize:\n  mean: [0.5]\n  mean: [0.5]\n", `c.yaml:3: normalize: "mean" is set twice`},
+		{"normalize: {mean: [1e39], std: [1]}\n", "c.yaml:1: normalize.mean[0]: 1e39 is out of range (at most ±3.4028234663852886e+38)"},
+		{"normalize:\n  mean: [[1, 2], [3], 0.5, [4]]\n  std: [1]\n", "c.yaml:2: normalize.mean[0]: a list where a number belongs (and 2 more in normalize.mean)"},
+		{"epochs: [1\n", "c.yaml:1: not valid YAML: did not find expected ',' or ']'"},
+		// Two bad values: two lines, in the file's order.
+		{"lr: x\nmodel: mlp\nseed: -1\n", "c.yaml:1: lr: want a number, got \"x\"\nc.yaml:3: seed: -1 is negative; want a whole number ≥ 0"},
+		// Values that do not fit the dataset, at their line.
+		{"normalize: {mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5]}\n", "c.yaml:1: normalize: 3 channels, mnist images have 1"},
+		{"epochs: 1\ntrain_subset: 70000\n", "c.yaml:2: train_subset: mnist's training split has 60000 images"},
+	} {
+		_, err := resolveWith(t, tc.file)
+		var ue usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%q: %v, want a usage error", tc.file, err)
+			continue
+		}
+		if got := regexp.MustCompile(`\S*/c\.yaml`).ReplaceAllString(err.Error(), "c.yaml"); got != tc.want {
+			t.Errorf("%q:\n got %q\nwant %q", tc.file, got, tc.want)
+		}
+	}
+	// What the YAML library accepts and means stays accepted.
+	cfg, err := resolveWith(t, "seed: 0x10\nepochs: 1_000\naugment: yes\nlr: .5\nnormalize: {mean: [1], std: [2]}\n")
+	if err != nil || cfg.Seed != 16 || cfg.Epochs != 1000 || !cfg.Augment || cfg.LR != 0.5 || cfg.Normalize.Std[0] != 2 {
+		t.Errorf("good values: %+v, %v", cfg, err)
+	}
+}
+
+// A config file's bad value exits 2 from the command line too, naming the
+// file and line; so do --optimizer's misspellings, with a did-you-mean,
+// while its name, like a model's, ignores case.
+func TestConfigFileErrorsFromTheCommandLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	dataDir := t.TempDir() // empty: all must fail before reading data
+	for _, tc := range []struct{ file, want string }{
+		{"model: mlp\nnormalize: {mean: [0.5], std: [0.5], scale: 2}\n", path + `:2: normalize: unknown key "scale" (known: mean, std)`},
+		{"dataset: mnist\nnormalize:\n  mean: [0.5, 0.5, 0.5]\n  std: [0.5, 0.5, 0.5]\n", path + ":2: normalize: 3 channels, mnist images have 1"},
+		{"train_subset: 70000\n", path + ":1: train_subset: mnist's training split has 60000 images"},
+		{"optimizer: adm\n", path + `:1: invalid configuration: optimizer must be sgd or adam, got "adm" (did you mean adam?)`},
+	} {
+		if err := os.WriteFile(path, []byte(tc.file), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := run(t, "train", "--config", path, "--data-dir", dataDir, "--no-download")
+		if code != ExitUsage || !strings.HasPrefix(stderr, "cnntrain: "+tc.want+"\n") {
+			t.Errorf("%q: exit %d, stderr %q, want 2 and %q", tc.file, code, stderr, tc.want)
+		}
+	}
+	cfg, err := resolveWith(t, "optimizer: Adam\n", "--dataset", "MNIST")
+	if err != nil || cfg.Optimizer != "adam" || cfg.Momentum != 0 {
+		t.Errorf("optimizer: Adam: %+v, %v", cfg, err)
 	}
 }

@@ -198,6 +198,23 @@ func (o *EvalOptions) bareTarget() (evalTarget, error) {
 	return evalTarget{cfg: cfg, weights: o.Checkpoint}, nil
 }
 
+// refuseUnused refuses a flag given that the model evaluated never reads
+// (--bn-batch-stats-at-test of a net without BatchNorm, --width of a bare
+// mlp, --permutation-seed without --shuffle-pixels), as train does.
+func (o *EvalOptions) refuseUnused(cfg config.Config) error {
+	var keys []string
+	for _, name := range o.bareFlags {
+		keys = append(keys, strings.ReplaceAll(name, "-", "_"))
+	}
+	if o.BNBatchStatsSet {
+		keys = append(keys, "bn_batch_stats_at_test")
+	}
+	if p := cfg.Unused(keys); len(p) > 0 {
+		return usagef("--%s %v", flagName(p[0].Key), p[0].Err)
+	}
+	return nil
+}
+
 // startsWithJSON says whether a file's first non-blank byte opens a JSON
 // object, as checkpoint.json's does and a safetensors file's never does.
 func startsWithJSON(path string) bool {
@@ -231,6 +248,9 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 	}
 	t, err := o.resolve()
 	if err != nil {
+		return err
+	}
+	if err := o.refuseUnused(t.cfg); err != nil {
 		return err
 	}
 	// Without --data-dir or $CNNTRAIN_DATA, the folder the run read, if it

@@ -119,7 +119,7 @@ func TestLongKillAtRandomMomentsThenResume(t *testing.T) {
 		}
 		args := append(killRunArgs(data), "--run-dir", dir)
 		if !fresh {
-			args = []string{"train", "--resume", dir, "--data-dir", data, "--no-download"}
+			args = []string{"train", "--resume", dir}
 		}
 		p := startCLI(t, args...)
 		select {

@@ -155,6 +155,11 @@ func (o *ModelsOptions) summary(s Streams) error {
 	if err != nil {
 		return usagef("--dataset: %v", err)
 	}
+	if o.Width != 0 {
+		if p := (config.Config{Model: name, Dataset: ds}).Unused([]string{"width"}); len(p) > 0 {
+			return usagef("--width %v", p[0].Err) // as train refuses it
+		}
+	}
 	m, err := models.New(name, config.InputOf(info), models.Config{Width: o.Width})
 	if err != nil {
 		return modelError(err)

@@ -9,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cnntrain/cnntrain/internal/config"
@@ -77,7 +80,10 @@ func Main(ctx context.Context, args []string, s Streams) int {
 	// Anything cobra rejects before a command runs (unknown command or flag,
 	// wrong arguments) is a usage error.
 	started := false
-	root.PersistentPreRun = func(*cobra.Command, []string) { started = true }
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		started = true
+		return refuseEmptyValues(cmd)
+	}
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -158,8 +164,8 @@ what is where).`,
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
 	root.SetUsageTemplate(usageTemplate)
-	// Flag parsing errors are usage errors.
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	// Flag parsing errors are usage errors, in plain words.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{plainFlagError(err)} })
 	root.AddCommand(newTrainCommand(s), newEvalCommand(s), newShuffleCommand(s), newModelsCommand(s), newDatasetsCommand(s), newDevicesCommand(s), newPlotCommand(s), newShowCommand(s))
 	registerCompletions(root)
 	strictCompletion(root)
@@ -227,6 +233,88 @@ func strictCompletion(root *cobra.Command) {
 		return usagef("unknown shell %q for completion%s (known: %s)", args[0], suggest.Hint(args[0], shells), strings.Join(shells, ", "))
 	}
 	c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+}
+
+// plainFlagError rewords pflag's refusal of a flag's value, which ends in
+// strconv's own words ("strconv.ParseInt: parsing \"abc\": invalid
+// syntax"), as --flag value: what is wrong. Other errors pass unchanged.
+func plainFlagError(err error) error {
+	var invalid *pflag.InvalidValueError
+	if !errors.As(err, &invalid) {
+		return err
+	}
+	f, value := invalid.GetFlag(), invalid.GetValue()
+	var num *strconv.NumError
+	outOfRange := errors.As(err, &num) && errors.Is(num.Err, strconv.ErrRange)
+	negative := strings.HasPrefix(strings.TrimSpace(value), "-")
+	var why string
+	switch typ := f.Value.Type(); typ {
+	case "int", "int8", "int16", "int32", "int64":
+		bits := 64
+		if typ != "int" {
+			bits, _ = strconv.Atoi(strings.TrimPrefix(typ, "int"))
+		}
+		switch {
+		case outOfRange && negative:
+			why = fmt.Sprintf("too small (at least %d)", int64(math.MinInt64)>>(64-bits))
+		case outOfRange:
+			why = fmt.Sprintf("too large (at most %d)", int64(math.MaxInt64)>>(64-bits))
+		default:
+			why = "want a whole number"
+		}
+	case "uint", "uint8", "uint16", "uint32", "uint64":
+		bits := 64
+		if typ != "uint" {
+			bits, _ = strconv.Atoi(strings.TrimPrefix(typ, "uint"))
+		}
+		switch {
+		case negative:
+			why = "negative; want a whole number ≥ 0"
+		case outOfRange:
+			why = fmt.Sprintf("too large (at most %d)", uint64(math.MaxUint64)>>(64-bits))
+		default:
+			why = "want a whole number ≥ 0"
+		}
+	case "float32", "float64":
+		why = "want a number"
+		if outOfRange {
+			why = "out of range (at most ±" + strconv.FormatFloat(math.MaxFloat64, 'g', -1, 64) + ")"
+			if typ == "float32" {
+				why = "out of range (at most ±" + strconv.FormatFloat(math.MaxFloat32, 'g', -1, 32) + ")"
+			}
+		}
+	case "bool":
+		why = "want true or false"
+	default:
+		return err
+	}
+	return fmt.Errorf("--%s %s: %s", f.Name, value, why)
+}
+
+// emptyMeans are the flags whose empty value means something (--plot "":
+// draw nothing); any other flag that takes a path or name refuses one.
+var emptyMeans = []string{"plot"}
+
+// refuseEmptyValues refuses a path or name flag given an empty value
+// (--run-dir= or --data-dir "$UNSET"): it would otherwise fall back to the
+// default, as if the flag had not been given, and work somewhere the user
+// did not mean.
+func refuseEmptyValues(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if err != nil || f.Value.Type() != "string" || f.Value.String() != "" || slices.Contains(emptyMeans, f.Name) {
+			return
+		}
+		switch f.Name {
+		case "resume":
+			err = usagef("--resume needs a run folder (leave the flag out for a new run)")
+		case "config":
+			err = usagef("--config needs a file name (leave the flag out for none)")
+		default:
+			err = usagef("--%s is empty (an unset shell variable?); give it a value, or leave the flag out for the default", f.Name)
+		}
+	})
+	return err
 }
 
 // Version is the build's version: the module version for `go install`ed

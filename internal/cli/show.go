@@ -77,6 +77,9 @@ func RunShow(ctx context.Context, o *ShowOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
+	if err := o.Config.refuseUnused(cfg); err != nil {
+		return err // --permutation-seed without --shuffle-pixels
+	}
 	data, err := o.Data.load(ctx, cfg.Dataset, s.Err)
 	if err != nil {
 		return err

@@ -65,7 +65,9 @@ func newShuffleCommand(s Streams) *cobra.Command {
 are, a CNN does. Both models train on plain images and on images whose pixels
 go through one fixed random permutation (the same for both models, for
 training and test). With --seeds N, seeds --seed … --seed+N-1 each draw their
-own weights, minibatch order and permutation; the table shows mean ± std.`,
+own weights, minibatch order and permutation; the table shows mean ± std.
+Both models take the same flags: --hidden is the FC network's width and
+--features the CNN's; a flag that neither model reads is refused.`,
 		Example: `  cnntrain shuffle-experiment
   cnntrain shuffle-experiment --seeds 3
   cnntrain shuffle-experiment --config configs/shuffle-experiment.yaml --json > shuffle.json`,
@@ -99,9 +101,18 @@ func RunShuffle(ctx context.Context, o *ShuffleOptions, s Streams) error {
 	if o.Seeds < 1 {
 		return usagef("--seeds must be at least 1, got %d", o.Seeds)
 	}
-	for _, sm := range shuffleModels {
-		base.Model = sm.model
-		if err := base.Check(); err != nil {
+	// Both models train with the same flags: --hidden is the FC network's
+	// and --features the CNN's, so only a flag neither reads is refused.
+	each := make([]config.Config, len(shuffleModels))
+	for i, sm := range shuffleModels {
+		each[i] = base
+		each[i].Model = sm.model
+	}
+	if err := o.Config.refuseUnused(each...); err != nil {
+		return err
+	}
+	for _, cfg := range each {
+		if err := cfg.Check(); err != nil {
 			return err
 		}
 	}

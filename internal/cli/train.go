@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -37,7 +38,7 @@ type TrainOptions struct {
 }
 
 // resumeKeys are the settings --resume accepts: they choose the hardware,
-// not the training.
+// not the training. (--data-dir, no setting, may move the run's data folder.)
 var resumeKeys = []string{"device", "tf32", "no_cuda_graphs", "no_cudnn"}
 
 // resumeFlags are the flags of resumeKeys, as the command line spells them.
@@ -225,6 +226,9 @@ func (opts *TrainOptions) claimNew() (*checkpoint.Folder, config.Config, error) 
 	if err != nil {
 		return nil, cfg, err
 	}
+	if err := opts.Config.refuseUnused(cfg); err != nil {
+		return nil, cfg, err
+	}
 	if err := cfg.Check(); err != nil {
 		return nil, cfg, err
 	}
@@ -310,6 +314,9 @@ func (opts *TrainOptions) openResumed(msgs io.Writer) (*checkpoint.Folder, *chec
 			return nil, nil, config.Config{}, err
 		}
 	}
+	if err := opts.useRecordedDataDir(info); err != nil {
+		return nil, nil, config.Config{}, err
+	}
 	folder, err := checkpoint.Open(opts.Resume)
 	if err != nil {
 		return nil, nil, config.Config{}, err
@@ -333,6 +340,21 @@ func (opts *TrainOptions) openResumed(msgs io.Writer) (*checkpoint.Folder, *chec
 	next := info.Progress.Next
 	fmt.Fprintf(msgs, "Resuming %s at epoch %d, minibatch %d (%d optimizer steps done)\n", folder.Dir, next.Epoch+1, next.Batch+1, info.Progress.Steps)
 	return folder, &info, cfg, nil
+}
+
+// useRecordedDataDir makes a resumed run read the data folder it was
+// started with (checkpoint.json's data_dir), not the default one, so that
+// a run trained with --data-dir resumes as written; --data-dir moves it. A
+// run that recorded none reads the default, as before.
+func (opts *TrainOptions) useRecordedDataDir(info checkpoint.RunInfo) error {
+	if opts.Data.DataDir != "" || info.DataDir == "" {
+		return nil
+	}
+	if st, err := os.Stat(info.DataDir); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s was trained on the data in %s, which is no longer a folder; give --data-dir where the data is now", opts.Resume, info.DataDir)
+	}
+	opts.Data.DataDir = info.DataDir
+	return nil
 }
 
 // keptWork turns an interrupted training that saved a checkpoint into an

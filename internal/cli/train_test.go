@@ -348,6 +348,11 @@ func TestEvalOfACheckpointJSONWithoutNormalization(t *testing.T) {
 	if code != ExitUsage || !strings.Contains(stderr, "--hidden, --shuffle-pixels only describe a bare .safetensors file") {
 		t.Errorf("eval of a run folder with --hidden: exit %d, %q", code, stderr)
 	}
+	// A run's model without BatchNorm has no test-time statistics to choose.
+	code, _, stderr = run(t, "eval", "--checkpoint", dir, "--data-dir", data, "--bn-batch-stats-at-test=false")
+	if code != ExitUsage || !strings.Contains(stderr, "--bn-batch-stats-at-test applies to the models with BatchNorm only (vgg11, vgg16); mlp has none") {
+		t.Errorf("eval of an mlp with --bn-batch-stats-at-test: exit %d, %q", code, stderr)
+	}
 }
 
 func cfgOf(j map[string]any) map[string]any      { return j["config"].(map[string]any) }
@@ -370,5 +375,78 @@ func editJSON(t *testing.T, file string, edit func(map[string]any)) {
 	}
 	if err := os.WriteFile(file, b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// stopAtLogLine is a progress stream that stops the run (as SIGTERM does)
+// when the training goroutine writes its first "Train:" log line, so that
+// a test gets a resumable run without waiting on a clock.
+type stopAtLogLine struct {
+	cancel context.CancelCauseFunc
+	lines  bytes.Buffer
+}
+
+func (s *stopAtLogLine) Write(p []byte) (int, error) {
+	if bytes.HasPrefix(p, []byte("Train: ")) {
+		s.cancel(signalCause{syscall.SIGTERM})
+	}
+	return s.lines.Write(p)
+}
+
+// runUntilLogLine runs cnntrain with args until its first "Train:" line
+// and wants it stopped with a checkpoint (exit 143).
+func runUntilLogLine(t *testing.T, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	stop := &stopAtLogLine{cancel: cancel}
+	if code := Main(ctx, args, Streams{Out: &bytes.Buffer{}, Err: stop}); code != 143 {
+		t.Fatalf("%v: exit %d, want 143 (stopped with a checkpoint)\n%s", args, code, stop.lines.String())
+	}
+}
+
+// --resume reads the data folder the run was started with, recorded in
+// checkpoint.json, not the default one: a run trained with --data-dir
+// resumes as written. --data-dir moves it, and the run records where.
+func TestResumeReadsTheRunsDataFolder(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data") // the run's own copy, to move
+	if err := os.MkdirAll(filepath.Join(data, "mnist"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shared := filepath.Join(fakeMNIST(t), "mnist")
+	entries, err := os.ReadDir(shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.Link(filepath.Join(shared, e.Name()), filepath.Join(data, "mnist", e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	// 200 minibatches of 1: "Train:" lines at minibatches 0 and 100.
+	runUntilLogLine(t, quickTrain(data, "--train-subset", "200", "--batch-size", "1", "--run-dir", dir)...)
+
+	t.Setenv("CNNTRAIN_DATA", "")
+	t.Chdir(t.TempDir()) // no ./data here
+	runUntilLogLine(t, "train", "--resume", dir, "--no-download")
+	if info, _, err := checkpoint.LoadRunInfo(dir); err != nil || info.DataDir != data {
+		t.Fatalf("after a plain --resume checkpoint.json records data_dir %q, %v; want %s", info.DataDir, err, data)
+	}
+
+	moved := data + "-moved"
+	if err := os.Rename(data, moved); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, "train", "--resume", dir, "--no-download")
+	if want := dir + " was trained on the data in " + data + ", which is no longer a folder; give --data-dir where the data is now"; code != ExitFailure || !strings.Contains(stderr, want) {
+		t.Errorf("resume after the data moved: exit %d, %q, want 1 and %q", code, stderr, want)
+	}
+	code, _, stderr = run(t, "train", "--resume", dir, "--data-dir", moved, "--no-download")
+	if code != ExitOK {
+		t.Fatalf("resume with --data-dir %s: exit %d\n%s", moved, code, stderr)
+	}
+	if info, _, err := checkpoint.LoadRunInfo(dir); err != nil || info.DataDir != moved || info.Status != checkpoint.StatusFinished {
+		t.Errorf("after --resume --data-dir: data_dir %q, status %q, %v; want %s, finished", info.DataDir, info.Status, err, moved)
 	}
 }

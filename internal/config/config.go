@@ -16,6 +16,7 @@ import (
 	"github.com/cnntrain/cnntrain/internal/device"
 	"github.com/cnntrain/cnntrain/internal/models"
 	"github.com/cnntrain/cnntrain/internal/optim"
+	"github.com/cnntrain/cnntrain/internal/suggest"
 	"github.com/cnntrain/cnntrain/internal/vm"
 )
 
@@ -109,6 +110,9 @@ func notebook(model, dataset string) (p datasets.Preset, ok bool) {
 	return p, true
 }
 
+// Optimizers are the optimizers a run may use, as Config.Optimizer spells them.
+var Optimizers = []string{"sgd", "adam"}
+
 // ErrInvalidConfig is wrapped by Config.Validate for values out of range.
 var ErrInvalidConfig = errors.New("invalid configuration")
 
@@ -143,7 +147,7 @@ func (c Config) Problems() []Problem {
 	check(c.Epochs >= 1, "epochs", "epochs must be at least 1, got %d", c.Epochs)
 	check(c.BatchSize >= 1, "batch_size", "batch size must be at least 1, got %d", c.BatchSize)
 	check(c.TestBatchSize >= 1, "test_batch_size", "test batch size must be at least 1, got %d", c.TestBatchSize)
-	check(c.Optimizer == "sgd" || c.Optimizer == "adam", "optimizer", "optimizer must be sgd or adam, got %q", c.Optimizer)
+	check(slices.Contains(Optimizers, c.Optimizer), "optimizer", "optimizer must be sgd or adam, got %q%s", c.Optimizer, suggest.Hint(c.Optimizer, Optimizers))
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	check(c.LR > 0 && finite(c.LR), "lr", "learning rate must be a positive number, got %g", c.LR)
 	check(c.Momentum >= 0 && c.Momentum < 1, "momentum", "momentum must be in [0, 1), got %g", c.Momentum)
@@ -194,10 +198,83 @@ func (c Config) Check() error {
 			return err
 		}
 	}
-	if n := c.Normalize; n != nil && len(n.Mean) != info.C {
-		return fmt.Errorf("%w: normalize has %d channels, %s images have %d", ErrInvalidConfig, len(n.Mean), c.Dataset, info.C)
+	if problems := c.FitProblems(); len(problems) > 0 {
+		p := problems[0]
+		return fmt.Errorf("%w: %s: %w", ErrInvalidConfig, p.Key, p.Err)
 	}
 	return nil
+}
+
+// FitProblems lists the values that are in range but do not fit c's
+// dataset (a normalization of 3 channels for MNIST, a training subset
+// larger than the training split). Each Err says why without naming its
+// setting, which the caller names (a flag, a file's line); nil for an
+// unknown dataset, which Check refuses.
+func (c Config) FitProblems() []Problem {
+	info, err := datasets.Lookup(c.Dataset)
+	if err != nil {
+		return nil
+	}
+	var problems []Problem
+	if n := c.Normalize; n != nil && len(n.Mean) != info.C {
+		problems = append(problems, Problem{"normalize", fmt.Errorf("%d channels, %s images have %d", len(n.Mean), info.Name, info.C)})
+	}
+	// A subset as large as the split is the whole split; a larger one would
+	// train on fewer images than asked, so it is refused.
+	if c.TrainSubset > info.TrainSize {
+		problems = append(problems, Problem{"train_subset", fmt.Errorf("%s's training split has %d images", info.Name, info.TrainSize)})
+	}
+	return problems
+}
+
+// Unused lists the settings among keys that a run of c never reads (the
+// width of an mlp, the momentum of Adam), each Err saying to what the
+// setting applies, so that a setting that would do nothing is refused
+// instead of ignored. Keys c reads are left out; so are the model's options
+// where c's model or dataset is unknown, which Check refuses.
+func (c Config) Unused(keys []string) []Problem {
+	info, dataErr := datasets.Lookup(c.Dataset)
+	in := InputOf(info)
+	modelKnown := models.Known(c.Model) == nil
+	model := models.Canonical(c.Model)
+	var problems []Problem
+	for _, key := range keys {
+		var why string
+		switch key {
+		case models.OptionHidden, models.OptionFeatures, models.OptionWidth:
+			if !modelKnown || dataErr != nil || models.Reads(model, in, key) {
+				continue
+			}
+			readers := models.Readers(key, in)
+			switch {
+			case key == models.OptionFeatures:
+				why = "applies to the MNIST CNN only (cnn on 1-channel images), not to " + model + " on " + info.Name
+			case len(readers) == 0:
+				why = "applies to no model on " + info.Name
+			default:
+				why = "applies to " + strings.Join(readers, " and ") + " only, not to " + model
+			}
+		case "bn_batch_stats_at_test":
+			if !modelKnown || models.HasBatchNorm(model) {
+				continue
+			}
+			why = "applies to the models with BatchNorm only (" + strings.Join(models.WithBatchNorm(), ", ") + "); " + model + " has none"
+		case "permutation_seed":
+			if c.ShufflePixels {
+				continue
+			}
+			why = "applies only with --shuffle-pixels; without it no pixels are permuted"
+		case "momentum":
+			if c.Optimizer != "adam" {
+				continue
+			}
+			why = "applies to sgd only; adam uses its betas"
+		default:
+			continue
+		}
+		problems = append(problems, Problem{key, errors.New(why)})
+	}
+	return problems
 }
 
 // datasetsFor lists the datasets c's model can be built for.

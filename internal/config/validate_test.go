@@ -119,3 +119,73 @@ func TestModelConfigAndInput(t *testing.T) {
 		t.Errorf("InputOf = %+v, want %+v", got, want)
 	}
 }
+
+// A training subset larger than the split is refused by the split's size,
+// not trained as the whole split under a setting that then vanishes; one
+// exactly as large is the whole split.
+func TestCheckTrainSubsetFitsTheSplit(t *testing.T) {
+	c := Preset("mlp", "mnist")
+	c.TrainSubset = 60001
+	if err := c.Check(); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "train_subset: mnist's training split has 60000 images") {
+		t.Errorf("60001 of MNIST: %v", err)
+	}
+	for _, n := range []int{60000, 1} {
+		c.TrainSubset = n
+		if err := c.Check(); err != nil {
+			t.Errorf("%d of MNIST: %v", n, err)
+		}
+	}
+	c = Preset("cnn", "cifar10")
+	c.TrainSubset = 50001
+	if p := c.FitProblems(); len(p) != 1 || p[0].Key != "train_subset" || !strings.Contains(p[0].Err.Error(), "50000 images") {
+		t.Errorf("50001 of CIFAR-10: %+v", p)
+	}
+}
+
+// Unused names each setting the run would never read, with what it
+// applies to, and none that it reads.
+func TestUnusedSettings(t *testing.T) {
+	all := []string{"hidden", "features", "width", "bn_batch_stats_at_test", "permutation_seed", "momentum", "epochs"}
+	for _, tc := range []struct {
+		model, dataset, optimizer string
+		shuffle                   bool
+		want                      map[string]string // key: part of why
+	}{
+		{"mlp", "mnist", "sgd", false, map[string]string{
+			"features": "applies to the MNIST CNN only", "width": "applies to vgg11 and vgg16 only, not to mlp",
+			"bn_batch_stats_at_test": "(vgg11, vgg16); mlp has none", "permutation_seed": "only with --shuffle-pixels"}},
+		{"cnn", "mnist", "adam", true, map[string]string{
+			"hidden": "applies to mlp only, not to cnn", "width": "not to cnn", "bn_batch_stats_at_test": "cnn has none",
+			"momentum": "applies to sgd only; adam uses its betas"}},
+		{"CNN", "cifar10", "sgd", true, map[string]string{
+			"hidden": "not to cnn", "features": "not to cnn on cifar10", "width": "not to cnn", "bn_batch_stats_at_test": "cnn has none"}},
+		{"vgg11", "cifar10", "sgd", true, map[string]string{"hidden": "not to vgg11", "features": "not to vgg11"}},
+		// The model's options are Check's to refuse with an unknown model;
+		// the rest need none.
+		{"resnet", "mnist", "adam", false, map[string]string{"permutation_seed": "only with --shuffle-pixels", "momentum": "adam uses its betas"}},
+	} {
+		c := Preset(tc.model, tc.dataset)
+		c.Optimizer, c.ShufflePixels = tc.optimizer, tc.shuffle
+		got := map[string]string{}
+		for _, p := range c.Unused(all) {
+			got[p.Key] = p.Err.Error()
+		}
+		if len(got) != len(tc.want) {
+			t.Errorf("%s on %s with %s: unused %v, want the keys of %v", tc.model, tc.dataset, tc.optimizer, got, tc.want)
+		}
+		for key, why := range tc.want {
+			if !strings.Contains(got[key], why) {
+				t.Errorf("%s on %s: %s is unused because %q, want it to say %q", tc.model, tc.dataset, key, got[key], why)
+			}
+		}
+	}
+}
+
+// A misspelt optimizer gets the one it is close to.
+func TestValidateOptimizerDidYouMean(t *testing.T) {
+	c := Preset("mlp", "mnist")
+	c.Optimizer = "adma"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `got "adma" (did you mean adam?)`) {
+		t.Errorf("adma: %v", err)
+	}
+}

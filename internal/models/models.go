@@ -74,13 +74,67 @@ type entry struct {
 	// tune adjusts the dataset's notebook preset where the model's own
 	// notebook trains differently; nil keeps it.
 	tune func(in Input, p *datasets.Preset)
+	// options are the Config options (OptionHidden …) the model reads when
+	// built for in; the others it ignores.
+	options func(in Input) []string
+	// batchNorm says the model has BatchNorm layers, whose test-time
+	// statistics a run may choose.
+	batchNorm bool
 }
 
+// The Config options a model may read, named as their settings are.
+const (
+	OptionHidden   = "hidden"
+	OptionFeatures = "features"
+	OptionWidth    = "width"
+)
+
+func reads(options ...string) func(Input) []string { return func(Input) []string { return options } }
+
 var registry = map[string]entry{
-	"mlp":   {"the notebook's FC2Layer: two hidden ReLU layers (--hidden, default 8)", buildMLP, nil},
-	"cnn":   {"on 1-channel images the MNIST notebook's CNN (--features, default 6); on 3-channel images the CIFAR-10 notebook's LeNet", buildCNN, nil},
-	"vgg11": {"VGG11 with BatchNorm: the CIFAR-10 notebook's \"VGG16\" (--width scales the channels)", buildVGG(vggCfg11), vggNotebook},
-	"vgg16": {"VGG16 with BatchNorm, the real one (--width scales the channels)", buildVGG(vggCfg16), vggNotebook},
+	"mlp": {"the notebook's FC2Layer: two hidden ReLU layers (--hidden, default 8)", buildMLP, nil, reads(OptionHidden), false},
+	"cnn": {"on 1-channel images the MNIST notebook's CNN (--features, default 6); on 3-channel images the CIFAR-10 notebook's LeNet", buildCNN, nil,
+		func(in Input) []string {
+			if in.C == 3 {
+				return nil // the LeNet's widths are fixed
+			}
+			return []string{OptionFeatures}
+		}, false},
+	"vgg11": {"VGG11 with BatchNorm: the CIFAR-10 notebook's \"VGG16\" (--width scales the channels)", buildVGG(vggCfg11), vggNotebook, reads(OptionWidth), true},
+	"vgg16": {"VGG16 with BatchNorm, the real one (--width scales the channels)", buildVGG(vggCfg16), vggNotebook, reads(OptionWidth), true},
+}
+
+// Reads says whether model name, built for in, reads option (OptionHidden,
+// OptionFeatures, OptionWidth); false for an unknown model.
+func Reads(name string, in Input, option string) bool {
+	e, ok := registry[Canonical(name)]
+	return ok && slices.Contains(e.options(in), option)
+}
+
+// HasBatchNorm says whether model name has BatchNorm layers; false for an
+// unknown model.
+func HasBatchNorm(name string) bool { return registry[Canonical(name)].batchNorm }
+
+// Readers lists the models that read option when built for in.
+func Readers(option string, in Input) []string {
+	var names []string
+	for _, n := range Names() {
+		if Reads(n, in, option) {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// WithBatchNorm lists the models that have BatchNorm layers.
+func WithBatchNorm() []string {
+	var names []string
+	for _, n := range Names() {
+		if HasBatchNorm(n) {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 // vggNotebook is notebook 05_03's setup: batches of 128 for training and

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cnntrain/cnntrain/internal/datasets"
+	"github.com/cnntrain/cnntrain/internal/graph"
 )
 
 // Each option outside its range, and an input no model can take, is refused
@@ -111,4 +112,48 @@ func TestInitialWeightsPinned(t *testing.T) {
 	if got, want := []float32{w[0], w[1], b[9]}, []float32{0.0274313, -0.0077623106, 0.11415932}; got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Errorf("mlp seed 1: network.0.weight[0:2], network.4.bias[9] = %v, want %v", got, want)
 	}
+}
+
+// Reads and HasBatchNorm say what each model really does with an option:
+// a model reads an option exactly when setting it changes what is built,
+// and has BatchNorm exactly when it keeps running statistics. The command
+// line refuses the flags that do not apply on their word.
+func TestReadsAndHasBatchNormMatchTheModels(t *testing.T) {
+	set := map[string]Config{OptionHidden: {Hidden: 9}, OptionFeatures: {Features: 7}, OptionWidth: {Width: 0.5}}
+	for _, name := range Names() {
+		for _, in := range []Input{mnist, cifar} {
+			plain, err := New(name, in, Config{})
+			if err != nil {
+				continue // vgg on MNIST
+			}
+			for option, cfg := range set {
+				m, err := New(name, in, cfg)
+				changed := err != nil || m.NumParams() != plain.NumParams()
+				read := err == nil && changed
+				if got := Reads(name, in, option); got != read {
+					t.Errorf("Reads(%s, %v, %s) = %v; building with it set: %d parameters against %d, error %v", name, in, option, got, numParams(m), plain.NumParams(), err)
+				}
+			}
+			buffers := false
+			for _, p := range plain.Params() {
+				buffers = buffers || p.Kind == graph.Buffer
+			}
+			if HasBatchNorm(name) != buffers {
+				t.Errorf("HasBatchNorm(%s) = %v, but its parameters hold buffers: %v", name, HasBatchNorm(name), buffers)
+			}
+		}
+	}
+	if got := Readers(OptionWidth, cifar); len(got) != 2 || got[0] != "vgg11" || got[1] != "vgg16" {
+		t.Errorf("Readers(width) = %v", got)
+	}
+	if got := Readers(OptionFeatures, cifar); len(got) != 0 {
+		t.Errorf("Readers(features) on CIFAR-10 = %v, want none (the LeNet's widths are fixed)", got)
+	}
+}
+
+func numParams(m *Model) int {
+	if m == nil {
+		return 0
+	}
+	return m.NumParams()
 }
