@@ -427,6 +427,17 @@ func (i RunInfo) Check(file string) error {
 	if err := models.Known(c.Model); err != nil {
 		return bad("%v", err)
 	}
+	switch i.Status {
+	case "", StatusRunning, StatusInterrupted, StatusFinished: // "": older versions, finished
+	default:
+		return bad("status %q is none a run writes (%s, %s or %s)", i.Status, StatusRunning, StatusInterrupted, StatusFinished)
+	}
+	// The input is what the dataset gives; a hand-written checkpoint.json
+	// may leave it out (all zero), but one that records another shape
+	// describes some other model.
+	if in, want := i.Input, config.InputOf(info); in != (models.Input{}) && in != want {
+		return bad("input is %s; %s gives %s", in, info.Name, want)
+	}
 	if n := i.Normalize; len(n.Mean) > 0 || len(n.Std) > 0 {
 		if len(n.Mean) != info.C || len(n.Std) != info.C {
 			return bad("normalize has %d means and %d stds; %s images have %d channels", len(n.Mean), len(n.Std), info.Name, info.C)
