@@ -139,8 +139,19 @@ func (o *EvalOptions) resolve() (evalTarget, error) {
 	}
 	infoPath := o.Checkpoint
 	// A file is weights or checkpoint.json by what it holds, whatever its
-	// name says (a state_dict saved as model.bin is still weights).
-	isWeights := !st.IsDir() && !startsWithJSON(o.Checkpoint)
+	// name says (a state_dict saved as model.bin is still weights); a
+	// run's other files are called what they are. A file of no kind known
+	// is taken for weights, whose reader says what is wrong with it.
+	isWeights := false
+	if !st.IsDir() {
+		switch kind := checkpoint.DetectKind(o.Checkpoint); kind {
+		case checkpoint.KindWeights, checkpoint.KindUnknown:
+			isWeights = true
+		case checkpoint.KindRunInfo:
+		default:
+			return evalTarget{}, checkpoint.WrongKind(o.Checkpoint, kind, "a model's weights or a run's "+checkpoint.InfoFile)
+		}
+	}
 	if isWeights {
 		infoPath = filepath.Join(filepath.Dir(o.Checkpoint), checkpoint.InfoFile)
 		if _, err := os.Stat(infoPath); err != nil {
@@ -193,20 +204,6 @@ func (o *EvalOptions) bareTarget() (evalTarget, error) {
 		return evalTarget{}, err
 	}
 	return evalTarget{cfg: cfg, weights: o.Checkpoint}, nil
-}
-
-// startsWithJSON says whether a file's first non-blank byte opens a JSON
-// object, as checkpoint.json's does and a safetensors file's never does.
-func startsWithJSON(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	buf := make([]byte, 64)
-	n, _ := f.Read(buf)
-	trimmed := strings.TrimLeft(string(buf[:n]), " \t\r\n")
-	return strings.HasPrefix(trimmed, "{")
 }
 
 // RunEval evaluates a checkpoint on its dataset's test set.

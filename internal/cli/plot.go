@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/cnntrain/cnntrain/internal/checkpoint"
@@ -63,6 +64,11 @@ several runs it also draws their curves together into --out.`,
 func RunPlot(_ context.Context, opts *PlotOptions, s Streams) error {
 	var all []plots.Curves
 	for _, dir := range opts.Runs {
+		// plot reads a folder's metrics.jsonl beside its checkpoint.json:
+		// a file, even the checkpoint.json, is not what it needs.
+		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+			return checkpoint.WrongKind(dir, checkpoint.DetectKind(dir), "a run folder")
+		}
 		info, _, err := checkpoint.LoadRunInfo(dir)
 		if err != nil {
 			return err
