@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cnntrain/cnntrain/internal/checkpoint"
@@ -55,5 +56,37 @@ func TestARunsOtherFilesAreCalledWhatTheyAre(t *testing.T) {
 	// The weights themselves are still weights.
 	if code, _, stderr := run(t, "eval", "--checkpoint", in(checkpoint.WeightsFile), "--data-dir", fakeMNIST(t), "--plot", "none"); code != ExitOK {
 		t.Errorf("eval of the run's weights: exit %d\n%s", code, stderr)
+	}
+}
+
+// What stands at a data file's name and is not a file is called what it
+// is by train (exit 1) and by the datasets listing alike, not "missing".
+func TestDataFileNameTakenByWhatIsNoFile(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func(path string) error
+		want string
+	}{
+		{"folder", func(p string) error { return os.Mkdir(p, 0o755) }, "is a folder, not a file"},
+		{"fifo", func(p string) error { return syscall.Mkfifo(p, 0o644) }, "is a FIFO, not a file"},
+		{"symlink loop", func(p string) error { return os.Symlink(filepath.Base(p), p) }, "is a symlink loop, not a file"},
+	} {
+		data := t.TempDir()
+		path := filepath.Join(data, "mnist", "t10k-labels-idx1-ubyte.gz")
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := tc.make(path); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := run(t, "train", "--data-dir", data, "--no-download", "--run-dir", filepath.Join(t.TempDir(), "run"))
+		if code != ExitFailure || !strings.Contains(stderr, path+" "+tc.want) || strings.Contains(stderr, "missing") {
+			t.Errorf("%s: train: exit %d, want 1 saying %q:\n%s", tc.name, code, path+" "+tc.want, stderr)
+		}
+		code, stdout, stderr := run(t, "datasets", "--data-dir", data)
+		if code != ExitOK || !strings.Contains(stdout, "  bad     "+path+" "+tc.want+"\n") ||
+			!strings.Contains(stdout, "mnist: 1x28x28, 10 classes, 60000 train / 10000 test images: a file's name is taken") {
+			t.Errorf("%s: datasets: exit %d, %s\n%s", tc.name, code, stderr, stdout)
+		}
 	}
 }
