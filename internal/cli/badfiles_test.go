@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,5 +90,41 @@ func TestDataFileNameTakenByWhatIsNoFile(t *testing.T) {
 			!strings.Contains(stdout, "mnist: 1x28x28, 10 classes, 60000 train / 10000 test images: a file's name is taken") {
 			t.Errorf("%s: datasets: exit %d, %s\n%s", tc.name, code, stderr, stdout)
 		}
+	}
+}
+
+// A picture that cannot be written fails every command that draws (exit
+// 1, naming it), after the results are printed; eval used to warn and
+// exit 0 where show failed.
+func TestAPictureThatCannotBeWrittenFails(t *testing.T) {
+	data := fakeMNIST(t)
+	dir := quickRun(t)
+	other := quickRun(t)
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(file, "x.png") // under a file: no folder can be made there
+	cases := []struct {
+		args   []string
+		stdout string // the results, printed anyway
+	}{
+		{[]string{"eval", "--checkpoint", dir, "--data-dir", data, "--plot", bad}, "Test set: Average loss"},
+		{[]string{"eval", "--checkpoint", dir, "--data-dir", data, "--plot", bad, "--json"}, `"accuracy"`},
+		{[]string{"show", "--data-dir", data, "--out", bad}, "5 - five"},
+		{[]string{"plot", dir, other, "--out", bad}, ""},
+	}
+	for _, tc := range cases {
+		code, stdout, stderr := run(t, tc.args...)
+		if code != ExitFailure || !strings.Contains(stderr, "picture "+bad+" not drawn: ") || !strings.Contains(stdout, tc.stdout) {
+			t.Errorf("%v: exit %d, want 1 naming %s after printing %q\nstdout:\n%s\nstderr:\n%s", tc.args, code, bad, tc.stdout, stdout, stderr)
+		}
+	}
+	// shuffle-experiment's end, without training its four models.
+	var out, msgs bytes.Buffer
+	report := ShuffleReport{Rows: []ShuffleRow{{Model: "fc", Plain: []float64{90}, Permuted: []float64{89}}, {Model: "cnn", Plain: []float64{95}, Permuted: []float64{80}}}}
+	err := (&ShuffleOptions{Plot: bad}).finish(report, Streams{Out: &out, Err: &msgs})
+	if ExitCode(err) != ExitFailure || !strings.Contains(fmt.Sprint(err), "picture "+bad+" not drawn: ") || !strings.Contains(out.String(), "permuted") {
+		t.Errorf("shuffle-experiment: %v (exit %d) after printing\n%s", err, ExitCode(err), out.String())
 	}
 }

@@ -289,13 +289,14 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
-	o.drawConfusion(metrics, s.Err)
-	o.drawPredictions(data.Test, classes, metrics, s.Err)
+	// A picture that cannot be written fails the command, after the
+	// results are printed: the evaluation is not lost.
+	pictures := errors.Join(o.drawConfusion(metrics, s.Err), o.drawPredictions(data.Test, classes, metrics, s.Err))
 	if c, ok := oneClass(metrics); ok {
 		fmt.Fprintf(s.Err, "cnntrain: warning: the model predicts %q for every test image: it has not learned to tell the classes apart\n", c)
 	}
 	if o.JSON {
-		return writeJSON(s.Out, EvalReport{Checkpoint: o.Checkpoint, Model: m.Name, Dataset: data.Info.Name, Accuracy: metrics.Accuracy(), Metrics: metrics})
+		return errors.Join(writeJSON(s.Out, EvalReport{Checkpoint: o.Checkpoint, Model: m.Name, Dataset: data.Info.Name, Accuracy: metrics.Accuracy(), Metrics: metrics}), pictures)
 	}
 	if len(metrics.Predictions) > 0 {
 		writePredictionRows(s.Out, classes, metrics.Predictions)
@@ -305,7 +306,7 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 		// The notebooks' '%5s : %2d %%', which truncates the percentage.
 		fmt.Fprintf(s.Out, "Accuracy of %5s : %2d %%\n", c.Class, int(c.Percent))
 	}
-	return writeConfusion(s.Out, metrics)
+	return errors.Join(writeConfusion(s.Out, metrics), pictures)
 }
 
 // picturePath is where eval draws picture name: beside the checkpoint,
@@ -328,25 +329,24 @@ func (o *EvalOptions) picturePath(name string) string {
 	return filepath.Join(filepath.Dir(o.Plot), name)
 }
 
-// drawConfusion writes the confusion matrix's picture; a failure is
-// reported, not fatal, since the results are printed anyway.
-func (o *EvalOptions) drawConfusion(m evaluate.Metrics, msgs io.Writer) {
+// drawConfusion writes the confusion matrix's picture.
+func (o *EvalOptions) drawConfusion(m evaluate.Metrics, msgs io.Writer) error {
 	path := o.picturePath(ConfusionPicture)
 	if path == "" {
-		return
+		return nil
 	}
-	drawn(path, plots.WriteConfusion(path, confusionTitle(o.Checkpoint, m.Accuracy()), classNames(m.PerClass), m.Confusion), msgs)
+	return drawn(path, plots.WriteConfusion(path, confusionTitle(o.Checkpoint, m.Accuracy()), classNames(m.PerClass), m.Confusion), msgs)
 }
 
 // drawPredictions writes predictions.png, the first test images with
 // their true and predicted classes, from their raw pixels as stored (a
 // permuted run's images unpermuted, so that people can read them).
-func (o *EvalOptions) drawPredictions(test *datasets.Split, classes []string, m evaluate.Metrics, msgs io.Writer) {
+func (o *EvalOptions) drawPredictions(test *datasets.Split, classes []string, m evaluate.Metrics, msgs io.Writer) error {
 	path := o.picturePath(PredictionsPicture)
 	if path == "" || len(m.Predictions) == 0 {
-		return
+		return nil
 	}
-	drawn(path, plots.WriteGrid(path, predictionGrid(o.Checkpoint, test, classes, m.Predictions)), msgs)
+	return drawn(path, plots.WriteGrid(path, predictionGrid(o.Checkpoint, test, classes, m.Predictions)), msgs)
 }
 
 // predictionGrid is predictions.png: test image i with its true and
@@ -366,14 +366,15 @@ func predictionGrid(checkpoint string, test *datasets.Split, classes []string, p
 	return plots.Grid{Title: title, C: test.C, H: test.H, W: test.W, Panels: []plots.Panel{panel}}
 }
 
-// drawn reports a picture written, or why not: a warning, since the
-// results are printed anyway.
-func drawn(path string, err error, msgs io.Writer) {
+// drawn reports a picture written, or returns why not as the command's
+// error, naming the picture: every command that draws fails (exit 1) on a
+// picture it cannot write, which atomicfile leaves untouched or absent.
+func drawn(path string, err error, msgs io.Writer) error {
 	if err != nil {
-		fmt.Fprintf(msgs, "cnntrain: warning: %s not drawn: %v\n", path, err)
-		return
+		return fmt.Errorf("picture %s not drawn: %w", path, err)
 	}
 	fmt.Fprintf(msgs, "Wrote %s\n", path)
+	return nil
 }
 
 // writePredictionRows prints the notebooks' two rows: print('GroundTruth: ',

@@ -78,23 +78,21 @@ func RunPlot(_ context.Context, opts *PlotOptions, s Streams) error {
 			return err
 		}
 		all = append(all, curves)
-		if err := plots.WriteLoss(filepath.Join(dir, LossPicture), curves); err != nil {
+		loss := filepath.Join(dir, LossPicture)
+		if err := drawn(loss, plots.WriteLoss(loss, curves), s.Err); err != nil {
 			return err
 		}
-		fmt.Fprintf(s.Err, "Wrote %s\n", filepath.Join(dir, LossPicture))
 		if m := info.Metrics; m != nil && len(m.Confusion) > 0 {
 			path := filepath.Join(dir, ConfusionPicture)
-			if err := plots.WriteConfusion(path, confusionTitle(dir, m.Accuracy()), classNames(m.PerClass), m.Confusion); err != nil {
+			if err := drawn(path, plots.WriteConfusion(path, confusionTitle(dir, m.Accuracy()), classNames(m.PerClass), m.Confusion), s.Err); err != nil {
 				return err
 			}
-			fmt.Fprintf(s.Err, "Wrote %s\n", path)
 		}
 	}
 	if len(all) > 1 {
-		if err := plots.WriteLoss(opts.Out, all...); err != nil {
+		if err := drawn(opts.Out, plots.WriteLoss(opts.Out, all...), s.Err); err != nil {
 			return err
 		}
-		fmt.Fprintf(s.Err, "Wrote %s\n", opts.Out)
 	}
 	return nil
 }
