@@ -128,3 +128,40 @@ func TestAPictureThatCannotBeWrittenFails(t *testing.T) {
 		t.Errorf("shuffle-experiment: %v (exit %d) after printing\n%s", err, ExitCode(err), out.String())
 	}
 }
+
+// A run killed while drawing leaves a temporary picture in its folder,
+// which --resume (the only other cleaner) refuses once the run finished:
+// plot and eval, which draw there, remove it while they hold the folder,
+// and leave it to a process that holds the folder itself.
+func TestDrawingIntoARunRemovesADeadProcesssTemporaries(t *testing.T) {
+	data := fakeMNIST(t)
+	dir := quickRun(t)
+	dead := filepath.Join(dir, ".loss.png.tmp-dead")
+	for _, args := range [][]string{
+		{"plot", dir},
+		{"eval", "--checkpoint", dir, "--data-dir", data},
+	} {
+		if err := os.WriteFile(dead, []byte("half a picture"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := run(t, args...)
+		if _, err := os.Stat(dead); code != ExitOK || err == nil || !strings.Contains(stderr, "Removed 1 temporary file(s) a dead process left in "+dir) {
+			t.Errorf("%v: exit %d, %s still there: %v\n%s", args, code, dead, err == nil, stderr)
+		}
+	}
+	// Held by another process (a run resuming): its temporary files are its own.
+	held, err := checkpoint.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := os.WriteFile(dead, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(t, "plot", dir); code != ExitOK || strings.Contains(stderr, "Removed") {
+		t.Errorf("plot of a held folder: exit %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(dead); err != nil {
+		t.Errorf("the temporary file of the process holding the folder was removed: %v", err)
+	}
+}

@@ -289,6 +289,15 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
+	// Drawing beside a run's checkpoint writes into its folder: hold it,
+	// removing what a process killed while drawing there left.
+	if t.infoFile != "" && o.Plot == "" {
+		release, err := tidy(filepath.Dir(t.infoFile), s.Err)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	// A picture that cannot be written fails the command, after the
 	// results are printed: the evaluation is not lost.
 	pictures := errors.Join(o.drawConfusion(metrics, s.Err), o.drawPredictions(data.Test, classes, metrics, s.Err))
