@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -163,5 +165,33 @@ func TestDrawingIntoARunRemovesADeadProcesssTemporaries(t *testing.T) {
 	}
 	if _, err := os.Stat(dead); err != nil {
 		t.Errorf("the temporary file of the process holding the folder was removed: %v", err)
+	}
+}
+
+// A run that needs more memory than `ulimit -v` leaves is refused before it
+// allocates, with the figures and a batch that fits (exit 1), in a real
+// process: Go's own "fatal error: out of memory" exits 2, the usage code,
+// with every goroutine's stack.
+func TestOutOfMemoryIsARefusalNotACrash(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil || raceDetector {
+		t.Skip("needs bash, and a binary without the race detector")
+	}
+	data := fakeMNIST(t)
+	// 60,000 images of 4,096 hidden units: about 7 GB of activations.
+	cmd := exec.Command(bash, "-c", `ulimit -v 4000000 && exec "$0" "$@"`, os.Args[0],
+		"train", "--model", "mlp", "--hidden", "4096", "--batch-size", "60000", "--data-dir", data, "--no-download", "--run-dir", filepath.Join(t.TempDir(), "run"))
+	cmd.Env = append(os.Environ(), asCLI+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != ExitFailure || strings.Contains(stderr.String(), "fatal error") {
+		t.Fatalf("%v, want exit 1 without a crash:\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"not enough memory: this run needs ", "batches of 60000 images", "is available (the address-space limit (ulimit -v) less what the process maps)", "try --batch-size "} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr.String())
+		}
 	}
 }
