@@ -358,6 +358,11 @@ func LoadRunInfo(path string) (RunInfo, string, error) {
 		return RunInfo{}, "", fmt.Errorf("checkpoint: %w", err)
 	}
 	infoPath := InfoPath(path)
+	// A run's other file (its weights, say) is called what it is, with the
+	// folder to give instead, not "not valid JSON at byte 1".
+	if err := WrongFile(infoPath, "a run's "+InfoFile, KindRunInfo); err != nil {
+		return RunInfo{}, "", err
+	}
 	data, err := os.ReadFile(infoPath)
 	if errors.Is(err, fs.ErrNotExist) && infoPath != path {
 		// A folder without checkpoint.json: say what it lacks, and what
@@ -459,6 +464,17 @@ func (i RunInfo) Check(file string) error {
 	if err := models.Known(c.Model); err != nil {
 		return bad("%v", err)
 	}
+	switch i.Status {
+	case "", StatusRunning, StatusInterrupted, StatusFinished: // "": older versions, finished
+	default:
+		return bad("status %q is none a run writes (%s, %s or %s)", i.Status, StatusRunning, StatusInterrupted, StatusFinished)
+	}
+	// The input is what the dataset gives; a hand-written checkpoint.json
+	// may leave it out (all zero), but one that records another shape
+	// describes some other model.
+	if in, want := i.Input, config.InputOf(info); in != (models.Input{}) && in != want {
+		return bad("input is %s; %s gives %s", in, info.Name, want)
+	}
 	if n := i.Normalize; len(n.Mean) > 0 || len(n.Std) > 0 {
 		if len(n.Mean) != info.C || len(n.Std) != info.C {
 			return bad("normalize has %d means and %d stds; %s images have %d channels", len(n.Mean), len(n.Std), info.Name, info.C)
@@ -502,12 +518,15 @@ func FromDevice(dev *vm.Device, optimizer string) (*OptimizerState, error) {
 	return &OptimizerState{Optimizer: optimizer, Steps: dev.Steps, Tensors: ts}, nil
 }
 
+// optimizerFormat is the format metadata of optimizer.safetensors.
+const optimizerFormat = "cnntrain-optimizer/1"
+
 // stepTensor holds the step count, a 0-dimensional int64 as PyTorch keeps it.
 const stepTensor = "step"
 
 // SaveOptimizer writes s as safetensors.
 func SaveOptimizer(path string, s OptimizerState) error {
-	f := &safetensors.File{Metadata: map[string]string{"format": "cnntrain-optimizer/1", "optimizer": s.Optimizer}}
+	f := &safetensors.File{Metadata: map[string]string{"format": optimizerFormat, "optimizer": s.Optimizer}}
 	f.Tensors = append(f.Tensors, safetensors.Tensor{Name: stepTensor, DType: safetensors.DTypeI64, Shape: []int{}, I64: []int64{int64(s.Steps)}})
 	for _, t := range s.Tensors {
 		f.Tensors = append(f.Tensors, safetensors.Tensor{Name: t.Name, DType: safetensors.DTypeF32, Shape: t.Shape, F32: t.Data})

@@ -75,13 +75,24 @@ func RunDatasets(_ context.Context, o *DatasetsOptions, s Streams) error {
 		if !r.Present {
 			state = "missing files (downloaded when needed)"
 		}
+		for _, f := range r.Files {
+			if f.Problem != "" {
+				// A download cannot replace a folder or a FIFO: train
+				// refuses it, and so must the listing.
+				state = "a file's name is taken (see below); move that away first"
+				break
+			}
+		}
 		fmt.Fprintf(s.Out, "\n%s: %s, %d train / %d test images: %s\n", r.Name, r.Images, r.Train, r.Test, state)
 		for _, f := range r.Files {
-			mark := "missing"
-			if f.Present {
-				mark = "ok     "
+			switch {
+			case f.Problem != "":
+				fmt.Fprintf(s.Out, "  bad     %s %s\n", f.Path, f.Problem)
+			case f.Present:
+				fmt.Fprintf(s.Out, "  ok      %s\n", f.Path)
+			default:
+				fmt.Fprintf(s.Out, "  missing %s\n", f.Path)
 			}
-			fmt.Fprintf(s.Out, "  %s %s\n", mark, f.Path)
 		}
 	}
 	return nil

@@ -139,8 +139,19 @@ func (o *EvalOptions) resolve() (evalTarget, error) {
 	}
 	infoPath := o.Checkpoint
 	// A file is weights or checkpoint.json by what it holds, whatever its
-	// name says (a state_dict saved as model.bin is still weights).
-	isWeights := !st.IsDir() && !startsWithJSON(o.Checkpoint)
+	// name says (a state_dict saved as model.bin is still weights); a
+	// run's other files are called what they are. A file of no kind known
+	// is taken for weights, whose reader says what is wrong with it.
+	isWeights := false
+	if !st.IsDir() {
+		switch kind := checkpoint.DetectKind(o.Checkpoint); kind {
+		case checkpoint.KindWeights, checkpoint.KindUnknown:
+			isWeights = true
+		case checkpoint.KindRunInfo:
+		default:
+			return evalTarget{}, checkpoint.WrongKind(o.Checkpoint, kind, "a model's weights or a run's "+checkpoint.InfoFile)
+		}
+	}
 	if isWeights {
 		infoPath = filepath.Join(filepath.Dir(o.Checkpoint), checkpoint.InfoFile)
 		if _, err := os.Stat(infoPath); err != nil {
@@ -213,20 +224,6 @@ func (o *EvalOptions) refuseUnused(cfg config.Config) error {
 		return usagef("--%s %v", flagName(p[0].Key), p[0].Err)
 	}
 	return nil
-}
-
-// startsWithJSON says whether a file's first non-blank byte opens a JSON
-// object, as checkpoint.json's does and a safetensors file's never does.
-func startsWithJSON(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	buf := make([]byte, 64)
-	n, _ := f.Read(buf)
-	trimmed := strings.TrimLeft(string(buf[:n]), " \t\r\n")
-	return strings.HasPrefix(trimmed, "{")
 }
 
 // RunEval evaluates a checkpoint on its dataset's test set.
@@ -315,13 +312,23 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
-	o.drawConfusion(metrics, s.Err)
-	o.drawPredictions(data.Test, classes, metrics, s.Err)
+	// Drawing beside a run's checkpoint writes into its folder: hold it,
+	// removing what a process killed while drawing there left.
+	if t.infoFile != "" && o.Plot == "" {
+		release, err := tidy(filepath.Dir(t.infoFile), s.Err)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
+	// A picture that cannot be written fails the command, after the
+	// results are printed: the evaluation is not lost.
+	pictures := errors.Join(o.drawConfusion(metrics, s.Err), o.drawPredictions(data.Test, classes, metrics, s.Err))
 	if c, ok := oneClass(metrics); ok {
 		fmt.Fprintf(s.Err, "cnntrain: warning: the model predicts %q for every test image: it has not learned to tell the classes apart\n", c)
 	}
 	if o.JSON {
-		return writeJSON(s.Out, EvalReport{Checkpoint: o.Checkpoint, Model: m.Name, Dataset: data.Info.Name, Accuracy: metrics.Accuracy(), Metrics: metrics})
+		return errors.Join(writeJSON(s.Out, EvalReport{Checkpoint: o.Checkpoint, Model: m.Name, Dataset: data.Info.Name, Accuracy: metrics.Accuracy(), Metrics: metrics}), pictures)
 	}
 	if len(metrics.Predictions) > 0 {
 		writePredictionRows(s.Out, classes, metrics.Predictions)
@@ -331,7 +338,7 @@ func RunEval(ctx context.Context, o *EvalOptions, s Streams) error {
 		// The notebooks' '%5s : %2d %%', which truncates the percentage.
 		fmt.Fprintf(s.Out, "Accuracy of %5s : %2d %%\n", c.Class, int(c.Percent))
 	}
-	return writeConfusion(s.Out, metrics)
+	return errors.Join(writeConfusion(s.Out, metrics), pictures)
 }
 
 // picturePath is where eval draws picture name: beside the checkpoint,
@@ -354,25 +361,24 @@ func (o *EvalOptions) picturePath(name string) string {
 	return filepath.Join(filepath.Dir(o.Plot), name)
 }
 
-// drawConfusion writes the confusion matrix's picture; a failure is
-// reported, not fatal, since the results are printed anyway.
-func (o *EvalOptions) drawConfusion(m evaluate.Metrics, msgs io.Writer) {
+// drawConfusion writes the confusion matrix's picture.
+func (o *EvalOptions) drawConfusion(m evaluate.Metrics, msgs io.Writer) error {
 	path := o.picturePath(ConfusionPicture)
 	if path == "" {
-		return
+		return nil
 	}
-	drawn(path, plots.WriteConfusion(path, confusionTitle(o.Checkpoint, m.Accuracy()), classNames(m.PerClass), m.Confusion), msgs)
+	return drawn(path, plots.WriteConfusion(path, confusionTitle(o.Checkpoint, m.Accuracy()), classNames(m.PerClass), m.Confusion), msgs)
 }
 
 // drawPredictions writes predictions.png, the first test images with
 // their true and predicted classes, from their raw pixels as stored (a
 // permuted run's images unpermuted, so that people can read them).
-func (o *EvalOptions) drawPredictions(test *datasets.Split, classes []string, m evaluate.Metrics, msgs io.Writer) {
+func (o *EvalOptions) drawPredictions(test *datasets.Split, classes []string, m evaluate.Metrics, msgs io.Writer) error {
 	path := o.picturePath(PredictionsPicture)
 	if path == "" || len(m.Predictions) == 0 {
-		return
+		return nil
 	}
-	drawn(path, plots.WriteGrid(path, predictionGrid(o.Checkpoint, test, classes, m.Predictions)), msgs)
+	return drawn(path, plots.WriteGrid(path, predictionGrid(o.Checkpoint, test, classes, m.Predictions)), msgs)
 }
 
 // predictionGrid is predictions.png: test image i with its true and
@@ -392,14 +398,15 @@ func predictionGrid(checkpoint string, test *datasets.Split, classes []string, p
 	return plots.Grid{Title: title, C: test.C, H: test.H, W: test.W, Panels: []plots.Panel{panel}}
 }
 
-// drawn reports a picture written, or why not: a warning, since the
-// results are printed anyway.
-func drawn(path string, err error, msgs io.Writer) {
+// drawn reports a picture written, or returns why not as the command's
+// error, naming the picture: every command that draws fails (exit 1) on a
+// picture it cannot write, which atomicfile leaves untouched or absent.
+func drawn(path string, err error, msgs io.Writer) error {
 	if err != nil {
-		fmt.Fprintf(msgs, "cnntrain: warning: %s not drawn: %v\n", path, err)
-		return
+		return fmt.Errorf("picture %s not drawn: %w", path, err)
 	}
 	fmt.Fprintf(msgs, "Wrote %s\n", path)
+	return nil
 }
 
 // writePredictionRows prints the notebooks' two rows: print('GroundTruth: ',

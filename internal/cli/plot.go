@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/cnntrain/cnntrain/internal/checkpoint"
@@ -63,37 +64,69 @@ several runs it also draws their curves together into --out.`,
 func RunPlot(_ context.Context, opts *PlotOptions, s Streams) error {
 	var all []plots.Curves
 	for _, dir := range opts.Runs {
-		info, _, err := checkpoint.LoadRunInfo(dir)
-		if err != nil {
-			return err
+		// plot reads a folder's metrics.jsonl beside its checkpoint.json:
+		// a file, even the checkpoint.json, is not what it needs.
+		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+			return checkpoint.WrongKind(dir, checkpoint.DetectKind(dir), "a run folder")
 		}
-		if err := info.CheckTrained(dir); err != nil {
-			return err
-		}
-		curves, err := runCurves(dir, info)
+		curves, err := redraw(dir, s.Err)
 		if err != nil {
 			return err
 		}
 		all = append(all, curves)
-		if err := plots.WriteLoss(filepath.Join(dir, LossPicture), curves); err != nil {
-			return err
-		}
-		fmt.Fprintf(s.Err, "Wrote %s\n", filepath.Join(dir, LossPicture))
-		if m := info.Metrics; m != nil && len(m.Confusion) > 0 {
-			path := filepath.Join(dir, ConfusionPicture)
-			if err := plots.WriteConfusion(path, confusionTitle(dir, m.Accuracy()), classNames(m.PerClass), m.Confusion); err != nil {
-				return err
-			}
-			fmt.Fprintf(s.Err, "Wrote %s\n", path)
-		}
 	}
 	if len(all) > 1 {
-		if err := plots.WriteLoss(opts.Out, all...); err != nil {
+		if err := drawn(opts.Out, plots.WriteLoss(opts.Out, all...), s.Err); err != nil {
 			return err
 		}
-		fmt.Fprintf(s.Err, "Wrote %s\n", opts.Out)
 	}
 	return nil
+}
+
+// redraw draws a run folder's loss.png and confusion.png and returns its
+// curves. It holds the folder meanwhile, removing what a process killed
+// while drawing there left (Tidy).
+func redraw(dir string, msgs io.Writer) (plots.Curves, error) {
+	info, _, err := checkpoint.LoadRunInfo(dir)
+	if err != nil {
+		return plots.Curves{}, err
+	}
+	if err := info.CheckTrained(dir); err != nil {
+		return plots.Curves{}, err
+	}
+	curves, err := runCurves(dir, info)
+	if err != nil {
+		return plots.Curves{}, err
+	}
+	release, err := tidy(dir, msgs)
+	if err != nil {
+		return plots.Curves{}, err
+	}
+	defer release()
+	loss := filepath.Join(dir, LossPicture)
+	if err := drawn(loss, plots.WriteLoss(loss, curves), msgs); err != nil {
+		return plots.Curves{}, err
+	}
+	if m := info.Metrics; m != nil && len(m.Confusion) > 0 {
+		path := filepath.Join(dir, ConfusionPicture)
+		if err := drawn(path, plots.WriteConfusion(path, confusionTitle(dir, m.Accuracy()), classNames(m.PerClass), m.Confusion), msgs); err != nil {
+			return plots.Curves{}, err
+		}
+	}
+	return curves, nil
+}
+
+// tidy holds a run folder a command draws into and says what a dead
+// process's temporary files it removed (checkpoint.Tidy).
+func tidy(dir string, msgs io.Writer) (release func(), err error) {
+	cleaned, release, err := checkpoint.Tidy(dir)
+	if err != nil {
+		return nil, err
+	}
+	if n := len(cleaned); n > 0 {
+		fmt.Fprintf(msgs, "Removed %d temporary file(s) a dead process left in %s\n", n, dir)
+	}
+	return release, nil
 }
 
 // runCurves reads a run folder's metrics.jsonl as curves against epochs.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -88,11 +89,8 @@ func RunShow(ctx context.Context, o *ShowOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
-	if err := plots.WriteGrid(o.Out, grid); err != nil {
-		return fmt.Errorf("%s: %w", o.Out, err)
-	}
-	fmt.Fprintf(s.Err, "Wrote %s\n", o.Out)
-	return writeLabelRows(s.Out, data.Info.NotebookClasses(), labels, plots.GridColumns(len(labels)))
+	picture := drawn(o.Out, plots.WriteGrid(o.Out, grid), s.Err)
+	return errors.Join(writeLabelRows(s.Out, data.Info.NotebookClasses(), labels, plots.GridColumns(len(labels))), picture)
 }
 
 // sampleGrid is the picture of the first n training images (fewer if the

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -159,16 +160,21 @@ func RunShuffle(ctx context.Context, o *ShuffleOptions, s Streams) error {
 		rows[m].ImagesPerSecond = speed[m] / float64(2*o.Seeds)
 	}
 	report.Rows = rows
+	return o.finish(report, s)
+}
+
+// finish draws and prints the experiment's results; a picture that cannot
+// be written fails it after the table is printed, so the training is not
+// lost.
+func (o *ShuffleOptions) finish(report ShuffleReport, s Streams) error {
+	var picture error
 	if !noPicture(o.Plot) {
-		if err := plots.WriteBars(o.Plot, shuffleTitle(report), "test accuracy (%)", shuffleBars(report)); err != nil {
-			return err
-		}
-		fmt.Fprintf(s.Err, "Wrote %s\n", o.Plot)
+		picture = drawn(o.Plot, plots.WriteBars(o.Plot, shuffleTitle(report), "test accuracy (%)", shuffleBars(report)), s.Err)
 	}
 	if o.JSON {
-		return writeJSON(s.Out, report)
+		return errors.Join(writeJSON(s.Out, report), picture)
 	}
-	return writeShuffleTable(s.Out, report)
+	return errors.Join(writeShuffleTable(s.Out, report), picture)
 }
 
 // shuffleBars are the four accuracies: each model on plain and on permuted

@@ -283,15 +283,16 @@ func (opts *TrainOptions) openResumed(msgs io.Writer) (*checkpoint.Folder, *chec
 	if err != nil {
 		return nil, nil, config.Config{}, err
 	}
-	if !info.Resumable() {
-		return nil, nil, config.Config{}, usagef("%s holds a %s run; there is nothing to resume", opts.Resume, cmp.Or(info.Status, checkpoint.StatusFinished))
-	}
 	// The run's own settings are checked as the file's: a bad value there
 	// is a bad checkpoint (exit 1, naming checkpoint.json), not a usage
-	// error of this command line.
+	// error of this command line. Checked first, so that a status no run
+	// writes is called that, not "nothing to resume".
 	file := checkpoint.InfoPath(opts.Resume)
 	if err := info.Check(file); err != nil {
 		return nil, nil, config.Config{}, err
+	}
+	if !info.Resumable() {
+		return nil, nil, config.Config{}, usagef("%s holds a %s run; there is nothing to resume", opts.Resume, cmp.Or(info.Status, checkpoint.StatusFinished))
 	}
 	own := info.Config
 	own.Device = "" // whether its device is here is not the file's fault

@@ -300,6 +300,9 @@ func TestBadValuesInCheckpointJSONAreABadFile(t *testing.T) {
 		{"negative metrics length", func(j map[string]any) { progressOf(j)["metrics_bytes"] = -1 }, "negative counts"},
 		{"optimizer state outside", func(j map[string]any) { j["optimizer_state"] = "../optimizer.safetensors" }, `optimizer_state "../optimizer.safetensors" must be a file name`},
 		{"weights a folder", func(j map[string]any) { j["weights"] = ".." }, `weights ".." must be a file name`},
+		{"unknown status", func(j map[string]any) { j["status"] = "exploded" }, `status "exploded" is none a run writes`},
+		{"negative input height", func(j map[string]any) { j["input"].(map[string]any)["H"] = -28 }, "input is 1x-28x28 images, 10 classes; mnist gives 1x28x28 images, 10 classes"},
+		{"three-channel input", func(j map[string]any) { j["input"].(map[string]any)["C"] = 3 }, "input is 3x28x28 images"},
 	} {
 		dir := filepath.Join(t.TempDir(), "run")
 		if err := os.CopyFS(dir, os.DirFS(good)); err != nil {

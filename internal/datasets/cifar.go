@@ -81,13 +81,8 @@ func readCIFARInto(path string, images, labels []uint8, classes int, what string
 }
 
 func openCIFAR(path string) (f *os.File, size int64, err error) {
-	f, err = os.Open(path)
+	f, st, err := openDataFile(path)
 	if err != nil {
-		return nil, 0, err // *PathError: already names the file
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return nil, 0, err
 	}
 	if st.Size() == 0 {
@@ -137,7 +132,7 @@ const maxMetaSize = 64 << 10
 // order: labels index Info.Classes, so a list that disagrees means the folder
 // holds some other dataset.
 func checkCIFARMeta(path string, want []string) error {
-	f, err := os.Open(path)
+	f, _, err := openDataFile(path)
 	if err != nil {
 		return err
 	}

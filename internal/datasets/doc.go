@@ -51,6 +51,11 @@
 // payload, image and label files that disagree, a label outside the class
 // range or a damaged gzip stream is an error that names the file and the
 // problem and matches [ErrCorrupt]. Nothing is ever silently skipped or padded.
+// A .gz of several members reads as their data one after the other, as
+// gzip -d reads it; bytes after the last member that start no other are
+// "trailing data after the gzip stream". Something other than a file at a
+// data file's name (a folder, a FIFO, a device, a symlink loop) is named
+// as what it is, never as missing, and never opened in a way that waits.
 // [ReadIDXImages] and [ReadIDXLabels] are the file-level readers underneath.
 //
 // A CIFAR-10 batch file is a sequence of 3073-byte records: a label byte,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -308,16 +309,41 @@ func TestCutDownloadIsNotAWriteError(t *testing.T) {
 	}
 }
 
-// A folder where a data file should be is named as such, not "missing".
-func TestFolderInPlaceOfAFile(t *testing.T) {
+// What stands where a data file should be and is not a file is named as
+// such, not "missing", and nothing waits on a FIFO.
+func TestNotAFileInPlaceOfAFile(t *testing.T) {
 	useTinyDataset(t)
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "tiny", trainImagesIDX), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	_, _, err := Load(context.Background(), "tiny", dir, LoadOptions{})
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "is a folder, not the data file") || strings.Contains(err.Error(), "missing") {
-		t.Errorf("got %v", err)
+	for _, tc := range []struct {
+		name string
+		make func(path string) error
+		want string
+	}{
+		{"folder", func(p string) error { return os.Mkdir(p, 0o755) }, "is a folder, not a file"},
+		{"fifo", func(p string) error { return makeFIFO(p) }, "is a FIFO, not a file"},
+		{"device", func(p string) error { return os.Symlink("/dev/zero", p) }, "is a device, not a file"},
+		{"symlink loop", func(p string) error { return os.Symlink(filepath.Base(p), p) }, "is a symlink loop, not a file"},
+	} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "tiny", trainImagesIDX)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := tc.make(path); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := Load(context.Background(), "tiny", dir, LoadOptions{})
+		want := path + " " + tc.want + "; the data file " + trainImagesIDX + " belongs there"
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(fmt.Sprint(err), want) || strings.Contains(fmt.Sprint(err), "missing") {
+			t.Errorf("%s: got %v, want %q", tc.name, err, want)
+		}
+		files, err := Status("tiny", dir)
+		if err != nil || files[0].Present || files[0].Problem != tc.want || files[0].Path != path {
+			t.Errorf("%s: Status says %+v, %v; want %q at %s", tc.name, files[0], err, tc.want, path)
+		}
+		// Read straight, as after a swap behind Load's back: refused, at once.
+		if _, _, _, _, err := ReadIDXImages(path); !strings.Contains(fmt.Sprint(err), path+" "+tc.want) {
+			t.Errorf("%s: ReadIDXImages: %v", tc.name, err)
+		}
 	}
 }
 

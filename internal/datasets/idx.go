@@ -113,19 +113,14 @@ type idxFile struct {
 // openIDX opens path and, if its first two bytes are the gzip magic, wraps it
 // in a gzip reader. The name is not consulted.
 func openIDX(path string) (*idxFile, error) {
-	file, err := os.Open(path)
+	file, st, err := openDataFile(path)
 	if err != nil {
-		return nil, err // *PathError: already names the file
-	}
-	st, err := file.Stat()
-	if err != nil {
-		file.Close()
 		return nil, err
 	}
 	f := &idxFile{path: path, file: file}
 	br := bufio.NewReaderSize(file, 1<<20)
 	magic, _ := br.Peek(2)
-	if bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+	if bytes.Equal(magic, gzipMagic) {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
 			file.Close()
@@ -133,7 +128,7 @@ func openIDX(path string) (*idxFile, error) {
 		}
 		f.gz = gz
 		// Large reads straight from the decompressor; bufio would only add a copy.
-		f.r = gzipErrors{gz}
+		f.r = &gzipMembers{gz: gz, br: br, size: st.Size()}
 		f.plainSize = -1
 	} else {
 		f.r = br
@@ -238,10 +233,15 @@ func (f *idxFile) payload(want int64, describe func(found int64) string) ([]byte
 // nil, a corrupt-gzip error for a damaged stream, a truncation error (worded
 // by truncated) for a premature end, and the I/O error itself otherwise.
 func (f *idxFile) readError(err error, truncated func() string) error {
-	var gzErr gzipError
+	var (
+		gzErr    gzipError
+		trailing *trailingGzipData
+	)
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &trailing):
+		return &formatError{path: f.path, problem: trailing.Error(), cause: err}
 	case errors.As(err, &gzErr):
 		if errors.Is(gzErr.err, io.ErrUnexpectedEOF) {
 			return &formatError{path: f.path, problem: "corrupt gzip: the compressed stream ends early (truncated .gz file)", cause: gzErr.err}
@@ -261,14 +261,54 @@ type gzipError struct{ err error }
 func (e gzipError) Error() string { return e.err.Error() }
 func (e gzipError) Unwrap() error { return e.err }
 
-type gzipErrors struct{ r io.Reader }
+// gzipMembers reads a gzip file as gzip -d does: every member in turn (a
+// file of several concatenated members is one stream of their data), with
+// an error for bytes after the last member that do not start another one,
+// which are no part of the data; Go's multistream reader would call them a
+// bad header or, when fewer than a header's ten bytes, a truncated file.
+type gzipMembers struct {
+	gz   *gzip.Reader // set to read one member only
+	br   *bufio.Reader
+	size int64 // the compressed file's size
+}
 
-func (g gzipErrors) Read(p []byte) (int, error) {
-	n, err := g.r.Read(p)
-	if err != nil && err != io.EOF {
-		err = gzipError{err}
+func (m *gzipMembers) Read(p []byte) (int, error) {
+	m.gz.Multistream(false)
+	for {
+		n, err := m.gz.Read(p)
+		switch {
+		case err == nil || n > 0 && err == io.EOF:
+			return n, nil
+		case err != io.EOF:
+			return n, gzipError{err}
+		}
+		next, _ := m.br.Peek(2)
+		switch {
+		case len(next) == 0:
+			return 0, io.EOF
+		case bytes.Equal(next, gzipMagic):
+			if err := m.gz.Reset(m.br); err != nil {
+				return 0, gzipError{err}
+			}
+			m.gz.Multistream(false)
+		default:
+			rest, err := io.Copy(io.Discard, m.br)
+			if err != nil {
+				return 0, err
+			}
+			return 0, &trailingGzipData{bytes: rest, size: m.size}
+		}
 	}
-	return n, err
+}
+
+// gzipMagic starts every gzip member.
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// trailingGzipData is bytes after a gzip file's last member.
+type trailingGzipData struct{ bytes, size int64 }
+
+func (e *trailingGzipData) Error() string {
+	return fmt.Sprintf("trailing data after the gzip stream: %d bytes after the compressed data ends at byte %d of %d", e.bytes, e.size-e.bytes, e.size)
 }
 
 // readFull reads exactly n bytes into one buffer. It grows the buffer in

@@ -3,6 +3,7 @@ package datasets
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"runtime"
@@ -105,7 +106,11 @@ func TestReadIDXErrors(t *testing.T) {
 		{"gzip checksum", badCRC, false, "corrupt gzip"},
 		{"truncated gzip", gzImg[:len(gzImg)-12], false, "corrupt gzip: the compressed stream ends early"},
 		{"gzip header only", []byte{0x1f, 0x8b, 8}, false, "corrupt gzip header"},
-		{"garbage after gzip", append(bytes.Clone(gzImg), "junk"...), false, "corrupt gzip"},
+		// Bytes after the last member: whether fewer than a gzip header
+		// (Go's reader says "unexpected EOF") or more ("invalid header").
+		{"garbage after gzip", append(bytes.Clone(gzImg), "junk"...), false, fmt.Sprintf("trailing data after the gzip stream: 4 bytes after the compressed data ends at byte %d of %d", len(gzImg), len(gzImg)+4)},
+		{"long garbage after gzip", append(bytes.Clone(gzImg), bytes.Repeat([]byte("junk"), 100)...), false, "trailing data after the gzip stream: 400 bytes"},
+		{"garbage after two members", append(append(gz(t, img[:20]), gz(t, img[20:])...), 0), false, "trailing data after the gzip stream: 1 bytes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,6 +136,18 @@ func TestReadIDXErrors(t *testing.T) {
 				t.Errorf("error %q\ndoes not contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A file of concatenated gzip members is the concatenation of their data,
+// as gzip -d reads it.
+func TestReadIDXOfSeveralGzipMembers(t *testing.T) {
+	img := idxImages(2, 3, 4, func(i, k int) byte { return byte(k) })
+	path := filepath.Join(t.TempDir(), "images-ubyte.gz")
+	writeFile(t, path, append(append(gz(t, img[:10]), gz(t, img[10:30])...), gz(t, img[30:])...))
+	pixels, n, _, _, err := ReadIDXImages(path)
+	if err != nil || n != 2 || !bytes.Equal(pixels, img[16:]) {
+		t.Errorf("got %d images, %v", n, err)
 	}
 }
 

@@ -63,7 +63,7 @@ func Load(ctx context.Context, name, dataDir string, opt LoadOptions) (train, te
 		}
 	}
 	found, missing := locate(dir, needed)
-	if err := foldersInTheWay(dir, missing); err != nil {
+	if err := notFilesInTheWay(dir, missing); err != nil {
 		return nil, nil, err
 	}
 	if len(missing) > 0 {
@@ -220,19 +220,4 @@ func readIDXDataset(d *dataset, paths []string) (train, test *Split, err error) 
 		return nil, nil, err
 	}
 	return train, test, nil
-}
-
-// foldersInTheWay refuses a folder where a data file should be: calling it
-// missing would send the user looking for a file that is, in a way, there,
-// and a download could not replace it.
-func foldersInTheWay(dir string, missing []remoteFile) error {
-	for _, f := range missing {
-		for _, name := range []string{f.Name, strings.TrimSuffix(f.Name, ".gz")} {
-			p := filepath.Join(dir, name)
-			if st, err := os.Stat(p); err == nil && st.IsDir() {
-				return fmt.Errorf("%w: %s is a folder, not the data file %s", ErrCorrupt, p, name)
-			}
-		}
-	}
-	return nil
 }

@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"path/filepath"
+	"strings"
 )
 
 // FileStatus is one file of a dataset in a data folder.
@@ -9,6 +10,9 @@ type FileStatus struct {
 	Name    string `json:"name"`
 	Path    string `json:"path"` // where it is, or where it is looked for
 	Present bool   `json:"present"`
+	// Problem says what stands at Path instead of the file ("is a
+	// folder, not a file"); a download cannot replace it.
+	Problem string `json:"problem,omitempty"`
 }
 
 // Status lists the files of dataset name in dataDir (absolute paths), each
@@ -28,6 +32,13 @@ func Status(name, dataDir string) ([]FileStatus, error) {
 		out[i] = FileStatus{Name: f.Name, Path: filepath.Join(dir, f.Name), Present: paths[i] != ""}
 		if paths[i] != "" {
 			out[i].Path = paths[i]
+			continue
+		}
+		for _, name := range []string{f.Name, strings.TrimSuffix(f.Name, ".gz")} {
+			if what := inTheWay(filepath.Join(dir, name)); what != "" {
+				out[i].Path, out[i].Problem = filepath.Join(dir, name), what
+				break
+			}
 		}
 	}
 	return out, nil

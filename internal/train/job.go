@@ -3,6 +3,8 @@ package train
 import (
 	"fmt"
 
+	"github.com/cnntrain/cnntrain/internal/backend"
+
 	"github.com/cnntrain/cnntrain/internal/checkpoint"
 	"github.com/cnntrain/cnntrain/internal/config"
 	"github.com/cnntrain/cnntrain/internal/datasets"
@@ -50,6 +52,9 @@ func Prepare(cfg config.Config, data Data) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkMemory(choice.Backend, cfg, m, data); err != nil {
+		return nil, err
+	}
 	dev, err := vm.NewDevice(choice.Backend, m.Params())
 	if err != nil {
 		return nil, err
@@ -95,4 +100,24 @@ func (p *Prepared) Resume(dir string, info checkpoint.RunInfo) error {
 	}
 	p.resumed = &info
 	return nil
+}
+
+// checkMemory refuses, before anything of it is allocated, a run on the CPU
+// that needs more memory than the process may take (see fitMemory). A GPU
+// keeps the programs in its own memory, which this does not judge.
+func checkMemory(b backend.Backend, cfg config.Config, m *models.Model, data Data) error {
+	if b.Name() != "cpu" {
+		return nil
+	}
+	avail, ok := HostMemory.Available()
+	if !ok {
+		return nil
+	}
+	trainN := data.Train.N
+	if n := cfg.TrainSubset; n > 0 && n < trainN {
+		trainN = n
+	}
+	return fitMemory(cfg.BatchSize, func(batch int) (MemoryNeed, error) {
+		return memoryNeed(b, cfg, m, trainN, data.Test.N, batch)
+	}, avail)
 }

@@ -57,12 +57,28 @@ type tensorUse struct {
 // backend can run: anything else is refused here, with its name, never
 // silently run elsewhere.
 func Compile(dev *Device, net *graph.Net) (*Program, error) {
+	return compile(dev.backend, dev, net)
+}
+
+// PlanFor is the memory plan Compile would make for net on b, allocating
+// nothing: what a run needs can be known, and refused, before any of it is
+// allocated.
+func PlanFor(b backend.Backend, net *graph.Net) (Plan, error) {
+	p, err := compile(b, nil, net)
+	if err != nil {
+		return Plan{}, err
+	}
+	return p.plan, nil
+}
+
+// compile is Compile; without dev it stops at the plan (PlanFor), leaving
+// parameters unbound and nothing allocated.
+func compile(b backend.Backend, dev *Device, net *graph.Net) (*Program, error) {
 	sorted, err := G.Sort(net.Graph)
 	if err != nil {
 		return nil, fmt.Errorf("sort graph: %w", err)
 	}
 	slices.Reverse(sorted)
-	b := dev.backend
 	p := &Program{dev: dev, net: net}
 
 	// Pass 1: an instruction per op node, a planned tensor per value.
@@ -91,6 +107,11 @@ func Compile(dev *Device, net *graph.Net) (*Program, error) {
 		}
 		// An input node: a parameter already on the device, or data.
 		if prm, ok := net.ParamOf(n); ok {
+			if dev == nil { // planning only
+				bufOf[n] = new(backend.Buffer)
+				persistent[n] = true
+				continue
+			}
 			buf, ok := dev.Buffer(prm)
 			if !ok {
 				return nil, fmt.Errorf("compile: parameter %s is not on the device", prm.Name)
@@ -113,6 +134,11 @@ func Compile(dev *Device, net *graph.Net) (*Program, error) {
 		info, ours := graph.OpOf(n)
 		if !ours {
 			if len(children(net.Graph, n)) == 0 && n.Value() != nil { // a constant: Grad's dloss/dloss = 1
+				if dev == nil { // planning only
+					bufOf[n] = new(backend.Buffer)
+					persistent[n] = true
+					continue
+				}
 				buf, err := constant(b, n.Value())
 				if buf != nil {
 					p.owned = append(p.owned, buf)
@@ -199,6 +225,9 @@ func Compile(dev *Device, net *graph.Net) (*Program, error) {
 	p.plan.Arena, p.plan.Workspace = int64(arenaSize)*4, int64(workspace)*4
 	p.plan.Peak = p.plan.Arena + p.plan.Workspace
 	p.plan.Count, p.plan.Instructions = len(tensors), len(p.calls)
+	if dev == nil {
+		return p, nil
+	}
 	arena, err := b.Alloc(arenaSize)
 	if err != nil {
 		p.Release()
