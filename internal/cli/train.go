@@ -136,6 +136,7 @@ func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
 		if err := p.Resume(folder.Dir, *resumed); err != nil {
 			return err
 		}
+		fmt.Fprintf(s.Err, "Resuming %s at %s (%d optimizer steps done)\n", folder.Dir, where(resumed.Progress.Next, p.Train.NumBatches()), resumed.Progress.Steps)
 	}
 	progress, results := s.Err, s.Out
 	if opts.JSON {
@@ -168,7 +169,7 @@ func RunTrain(ctx context.Context, opts *TrainOptions, s Streams) error {
 		progress = s.Err
 	}
 	if err != nil {
-		return keptWork(err, folder.Dir)
+		return keptWork(err, folder.Dir, p.Train.NumBatches())
 	}
 	// The run is saved: a signal now quits at once.
 	defer quitAtOnce(ctx, "the run is saved").End()
@@ -338,9 +339,19 @@ func (opts *TrainOptions) openResumed(msgs io.Writer) (*checkpoint.Folder, *chec
 		fmt.Fprintf(msgs, "Starting %s over: the run was stopped before its first checkpoint\n", folder.Dir)
 		return folder, nil, cfg, nil
 	}
-	next := info.Progress.Next
-	fmt.Fprintf(msgs, "Resuming %s at epoch %d, minibatch %d (%d optimizer steps done)\n", folder.Dir, next.Epoch+1, next.Batch+1, info.Progress.Steps)
+	// "Resuming" is said once the checkpoint is loaded (RunTrain): a
+	// position the data cannot take is refused first.
 	return folder, &info, cfg, nil
+}
+
+// where words a position for people: "epoch 2, minibatch 101", or the end
+// of an epoch whose evaluation had not finished ("the end of epoch 2,
+// before its evaluation"), which is no 501st minibatch of 500.
+func where(next datasets.Position, numBatches int) string {
+	if next.Batch >= numBatches && numBatches > 0 {
+		return fmt.Sprintf("the end of epoch %d, before its evaluation", next.Epoch+1)
+	}
+	return fmt.Sprintf("epoch %d, minibatch %d", next.Epoch+1, next.Batch+1)
 }
 
 // useRecordedDataDir makes a resumed run read the data folder it was
@@ -358,16 +369,26 @@ func (opts *TrainOptions) useRecordedDataDir(info checkpoint.RunInfo) error {
 	return nil
 }
 
-// keptWork turns an interrupted training that saved a checkpoint into an
-// error that says how to continue it.
-func keptWork(err error, dir string) error {
+// keptWork says what a run that stopped keeps: an interrupted one that
+// saved, how to continue it; one that failed after a checkpoint (a full
+// disk, a diverged loss), which checkpoint stays and what --resume does.
+func keptWork(err error, dir string, numBatches int) error {
 	var stopped *train.Interrupted
-	if !errors.As(err, &stopped) || !stopped.Saved {
+	if errors.As(err, &stopped) && stopped.Saved {
+		return interruptedError{err: err, msg: fmt.Sprintf(
+			"interrupted; saved a checkpoint at %s in %s\nTo continue: cnntrain train --resume %s",
+			where(stopped.Next, numBatches), dir, dir)}
+	}
+	var failed *train.FailedAfterCheckpoint
+	if !errors.As(err, &failed) {
 		return err
 	}
-	return interruptedError{err: err, msg: fmt.Sprintf(
-		"interrupted; saved a checkpoint at epoch %d, minibatch %d in %s\nTo continue: cnntrain train --resume %s",
-		stopped.Next.Epoch+1, stopped.Next.Batch+1, dir, dir)}
+	kept := fmt.Sprintf("%s keeps the checkpoint at %s", dir, where(failed.Kept, numBatches))
+	if errors.Is(err, train.ErrDiverged) || errors.Is(err, train.ErrNaNLoss) {
+		// Resuming repeats the same steps to the same loss.
+		return fmt.Errorf("%w\n%s, before it diverged; resuming would repeat the same steps, so a smaller --lr needs a new run", err, kept)
+	}
+	return fmt.Errorf("%w\n%s: once the cause is mended, cnntrain train --resume %s continues from it", err, kept, dir)
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"github.com/cnntrain/cnntrain/internal/checkpoint"
+	"github.com/cnntrain/cnntrain/internal/datasets"
+	"github.com/cnntrain/cnntrain/internal/train"
 )
 
 // quickTrain is a short MLP training on the fake MNIST: 10 minibatches per
@@ -451,5 +455,59 @@ func TestResumeReadsTheRunsDataFolder(t *testing.T) {
 	}
 	if info, _, err := checkpoint.LoadRunInfo(dir); err != nil || info.DataDir != moved || info.Status != checkpoint.StatusFinished {
 		t.Errorf("after --resume --data-dir: data_dir %q, status %q, %v; want %s, finished", info.DataDir, info.Status, err, moved)
+	}
+}
+
+// Where a run stands is said as people count: the end of an epoch whose
+// evaluation had not finished is no minibatch 501 of 500; a failure after a
+// checkpoint says which one the folder keeps and what --resume would do.
+func TestStoppedRunsSayWhatTheyKeep(t *testing.T) {
+	const batches = 500
+	end := datasets.Position{Epoch: 0, Batch: batches}
+	err := keptWork(&train.Interrupted{Err: context.Canceled, Next: end, Saved: true}, "runs/r", batches)
+	if want := "interrupted; saved a checkpoint at the end of epoch 1, before its evaluation in runs/r\nTo continue: cnntrain train --resume runs/r"; err.Error() != want {
+		t.Errorf("interrupted at an epoch's end:\n got %q\nwant %q", err, want)
+	}
+	mid := datasets.Position{Epoch: 1, Batch: 99}
+	full := &train.FailedAfterCheckpoint{Err: errors.New("save checkpoint: no space left on device"), Kept: mid}
+	if want := "save checkpoint: no space left on device\nruns/r keeps the checkpoint at epoch 2, minibatch 100: once the cause is mended, cnntrain train --resume runs/r continues from it"; keptWork(full, "runs/r", batches).Error() != want {
+		t.Errorf("full disk:\n got %q\nwant %q", keptWork(full, "runs/r", batches), want)
+	}
+	diverged := &train.FailedAfterCheckpoint{Err: fmt.Errorf("%w: loss 1e9", train.ErrDiverged), Kept: mid}
+	if got := keptWork(diverged, "runs/r", batches).Error(); !strings.Contains(got, "runs/r keeps the checkpoint at epoch 2, minibatch 100, before it diverged; resuming would repeat the same steps") {
+		t.Errorf("diverged: %q", got)
+	}
+	if plain := errors.New("boom"); keptWork(plain, "runs/r", batches) != plain {
+		t.Error("an error with nothing kept was reworded")
+	}
+}
+
+// A run that fails after its first checkpoint (here the loss blows up in
+// epoch 2) says so and which checkpoint its folder keeps.
+func TestFailureAfterACheckpointSaysWhatIsKept(t *testing.T) {
+	data := fakeMNIST(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	code, _, stderr := run(t, quickTrain(data, "--run-dir", dir, "--lr", "1e4", "--checkpoint-every", "1")...)
+	if code != ExitFailure || !strings.Contains(stderr, dir+" keeps the checkpoint at") {
+		t.Errorf("exit %d, want 1 and the checkpoint kept:\n%s", code, stderr)
+	}
+}
+
+// --resume says "Resuming" only of a checkpoint it accepted: a position the
+// data cannot take is refused, naming the file, with no word of resuming.
+func TestResumingIsSaidOnlyOfAnAcceptedCheckpoint(t *testing.T) {
+	data := fakeMNIST(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	if code, _, stderr := run(t, quickTrain(data, "--run-dir", dir, "--epochs", "2")...); code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	// Edited in place, the file is also the committed checkpoint's (a hard link).
+	editJSON(t, filepath.Join(dir, checkpoint.InfoFile), func(j map[string]any) {
+		j["status"] = checkpoint.StatusInterrupted
+		progressOf(j)["next"] = map[string]any{"epoch": 0, "batch": 100000}
+	})
+	code, _, stderr := run(t, "train", "--resume", dir)
+	if code != ExitFailure || strings.Contains(stderr, "Resuming "+dir) || !strings.Contains(stderr, "batch 100000 is outside") {
+		t.Errorf("exit %d, want 1, the position refused and no Resuming:\n%q", code, stderr)
 	}
 }

@@ -77,6 +77,18 @@ func (e *Interrupted) Error() string {
 
 func (e *Interrupted) Unwrap() error { return e.Err }
 
+// FailedAfterCheckpoint is Run's error when training fails (a diverged
+// loss, a full disk) after the run folder got a checkpoint, which stays
+// there to resume from.
+type FailedAfterCheckpoint struct {
+	Err  error
+	Kept datasets.Position // where the kept checkpoint continues
+}
+
+func (e *FailedAfterCheckpoint) Error() string { return e.Err.Error() }
+
+func (e *FailedAfterCheckpoint) Unwrap() error { return e.Err }
+
 // Run trains p's model and evaluates it, logging as the notebook of its
 // dataset and model does (config.Report): tests after every epoch with the
 // MNIST notebook's lines, or once at the end with the CIFAR-10 notebooks'.
@@ -127,7 +139,7 @@ func Run(ctx context.Context, p *Prepared, logs Logs) (*Result, error) {
 	}
 	if err := t.Fit(ctx, p.Train, p.Config.Epochs); err != nil {
 		if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
-			return nil, err
+			return nil, rec.failed(err)
 		}
 		return nil, rec.interrupted(t.Position, ctx.Err())
 	}
@@ -146,7 +158,7 @@ func Run(ctx context.Context, p *Prepared, logs Logs) (*Result, error) {
 	}
 	if logs.Folder != nil {
 		if err := rec.save(checkpoint.StatusFinished, t.Position, true); err != nil {
-			return nil, err
+			return nil, rec.failed(err)
 		}
 	}
 	res.info = rec.info(checkpoint.StatusFinished)
@@ -173,6 +185,9 @@ type recorder struct {
 	finishedEpochs      time.Duration // training time of epochs finished here
 	loggedImages        int           // at the last minibatch record
 	loggedTrain         float64
+	// kept is where the run folder's committed checkpoint continues; nil
+	// while it has none.
+	kept *datasets.Position
 }
 
 func newRecorder(p *Prepared, logs Logs, eval *EvalAfterEpochs) (*recorder, error) {
@@ -186,6 +201,8 @@ func newRecorder(p *Prepared, logs Logs, eval *EvalAfterEpochs) (*recorder, erro
 		if info.Metrics != nil {
 			eval.Last = *info.Metrics
 		}
+		kept := r.progress.Next.Clone()
+		r.kept = &kept
 	}
 	if logs.Folder != nil {
 		var err error
@@ -335,10 +352,20 @@ func (r *recorder) save(status string, next datasets.Position, after bool) error
 	if err := r.logs.Folder.Save(r.p.Model, opt, r.info(status)); err != nil {
 		return err
 	}
+	kept := next.Clone()
+	r.kept = &kept
 	if after && r.logs.AfterSave != nil {
 		return r.logs.AfterSave()
 	}
 	return nil
+}
+
+// failed says, of a run that failed, which checkpoint its folder keeps.
+func (r *recorder) failed(err error) error {
+	if r.logs.Folder == nil || r.kept == nil {
+		return err
+	}
+	return &FailedAfterCheckpoint{Err: err, Kept: r.kept.Clone()}
 }
 
 // interrupted saves what a cancelled run trained, if anything, and says so.
