@@ -218,11 +218,12 @@ func (b *Backend) openCuDNN() error {
 	b.convs, b.im2colConvs = map[convGeometry]*cudnnConv{}, map[convGeometry]string{}
 	l := b.l
 	switch {
-	case b.opts.NoCuDNN:
+	case b.opts.NoCuDNN: // and so never loaded
 		b.dnnWhy = "cuDNN turned off"
 		return nil
-	case l.dnnErr != nil:
-		b.dnnWhy = l.dnnErr.Error()
+	}
+	if _, err := l.cudnn(); err != nil {
+		b.dnnWhy = err.Error()
 		return nil
 	}
 	if err := l.dnn.check("cudnnCreate", l.dnn.create(&b.dnn)); err != nil {
