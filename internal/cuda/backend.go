@@ -19,7 +19,7 @@ import (
 type Options struct {
 	// TF32 lets cuBLAS use tensor cores with TF32 inputs for matrix products
 	// (and so convolutions). Off, products are strict FP32 (cuBLAS's
-	// pedantic math mode).
+	// default math mode, as PyTorch's with TF32 off).
 	TF32 bool
 	// NoGraphs launches every kernel of a step one by one instead of
 	// recording the step once as a CUDA graph and replaying it.
@@ -182,7 +182,7 @@ func Open(ordinal int, opts Options) (*Backend, error) {
 	if err := bl.check("cublasCreate", bl.create(&b.blas)); err != nil {
 		return nil, err
 	}
-	mode := int32(mathPedantic)
+	mode := int32(mathDefault)
 	if opts.TF32 {
 		mode = mathTF32
 	}

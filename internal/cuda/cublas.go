@@ -22,8 +22,11 @@ type cublas struct {
 
 // cuBLAS math modes (cublasMath_t).
 const (
-	mathPedantic = 2 // FP32 arithmetic, no tensor cores, no reduced precision
-	mathTF32     = 3 // tensor cores with TF32 inputs
+	// mathDefault is strict FP32 since CUDA 11 (no TF32 unless asked for),
+	// the mode PyTorch sets with TF32 off (docs/architecture.md on why not
+	// CUBLAS_PEDANTIC_MATH).
+	mathDefault = 0
+	mathTF32    = 3 // tensor cores with TF32 inputs
 )
 
 // cuBLAS operations (cublasOperation_t).
