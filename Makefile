@@ -5,7 +5,7 @@ export CGO_ENABLED ?= 0
 
 PYTHON_TORCH ?= /usr/bin/python3
 
-.PHONY: build install train test bench bench-vs-pytorch vet data parity ptx gpu-bundle emulator clean
+.PHONY: build install train test bench bench-vs-pytorch vet data parity ptx ptxas-check gpu-bundle emulator clean
 
 ## build: the cnntrain binary in bin/
 build:
@@ -49,10 +49,20 @@ parity:
 	$(PYTHON_TORCH) scripts/parity/make_fixtures.py
 	$(GO) test -count=1 -run 'Conformance' -v ./internal/backend/...
 
-## ptx: compile the CUDA kernels to PTX with NVRTC 12.4 (fetched into ~/.cache/nvrtc; no GPU needed)
+## ptx: compile the CUDA kernels to PTX with NVRTC 12.4 (fetched into ~/.cache/nvrtc; no GPU needed),
+## then assemble it as the driver would (ptxas-check)
 NVRTC_DIR ?= $(HOME)/.cache/nvrtc
 ptx:
 	$(GO) run ./internal/cuda/cmd/ptxgen -nvrtc "$$(../shared/tools/get-nvrtc $(NVRTC_DIR) | tail -1)"
+	$(MAKE) --no-print-directory ptxas-check
+
+## ptxas-check: assemble the embedded PTX with NVIDIA's ptxas 12.4 (fetched into ~/.cache/ptxas; no GPU
+## needed) for sm_75, 80, 86, 89 and 90, failing on any error, warning, spill or local memory, and
+## check each kernel's parameter sizes against its launches (TestKernelParameterSizesMatchTheLaunches)
+PTXAS_DIR ?= $(HOME)/.cache/ptxas
+ptxas-check:
+	scripts/ptxas-check "$$(../shared/tools/get-ptxas $(PTXAS_DIR) | tail -1)"
+	CNNTRAIN_PTXAS_DIR=$(PTXAS_DIR)/bin $(GO) test -count=1 -run 'TestKernelParameterSizes' -v ./internal/cuda
 
 ## emulator: the CPU stand-in for NVIDIA's libraries in .emulator/ (run cnntrain on it with CNNTRAIN_CUDA_LIBS=$$PWD/.emulator)
 emulator:
