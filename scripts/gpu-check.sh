@@ -93,7 +93,7 @@ diagnose() {
   ldconfig -p 2>/dev/null | grep -E 'libcuda\.|libcublas|libcudnn|libnvrtc' | head -20
   echo "--- LD_DEBUG=libs gpu/cnntrain devices, CUDA libraries only"
   LD_DEBUG=libs timeout 30 gpu/cnntrain devices 2>&1 | grep -E 'libcuda|libcublas|libcudnn|libnvrtc|libnvJitLink' |
-    grep -E 'calling init|trying file|find library|cannot|error' | sed -E 's/^ *[0-9]+: *//' | sort -u | head -80
+    grep -E 'calling init|find library=|cannot|error' | sed -E 's/^ *[0-9]+: *//' | awk '!seen[$0]++' | head -80
 }
 timeout 60 bash -c "$(declare -f diagnose); diagnose" >"$out/diagnostics.txt" 2>&1
 grep -E 'calling init|cannot|error' "$out/diagnostics.txt" | head -20
