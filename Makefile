@@ -5,7 +5,7 @@ export CGO_ENABLED ?= 0
 
 PYTHON_TORCH ?= /usr/bin/python3
 
-.PHONY: build install train test bench bench-vs-pytorch vet data parity ptx gpu-bundle emulator clean
+.PHONY: build install train test bench bench-vs-pytorch vet data parity ptx ptxas-check gpu-bundle emulator clean
 
 ## build: the cnntrain binary in bin/
 build:
@@ -56,24 +56,40 @@ parity:
 	$(PYTHON_TORCH) scripts/parity/make_fixtures.py
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run 'Conformance' -v ./internal/backend/...
 
-## ptx: compile the CUDA kernels to PTX with NVRTC 12.4 (fetched into ~/.cache/nvrtc; no GPU needed)
+## ptx: compile the CUDA kernels to PTX with NVRTC 12.4 (fetched into ~/.cache/nvrtc; no GPU needed),
+## then assemble it as the driver would (ptxas-check)
 NVRTC_DIR ?= $(HOME)/.cache/nvrtc
 ptx:
 	$(GO) run ./internal/cuda/cmd/ptxgen -nvrtc "$$(../shared/tools/get-nvrtc $(NVRTC_DIR) | tail -1)"
+	$(MAKE) --no-print-directory ptxas-check
+
+## ptxas-check: assemble the embedded PTX with NVIDIA's ptxas 12.4 (fetched into ~/.cache/ptxas; no GPU
+## needed) for sm_75, 80, 86, 89 and 90, failing on any error, warning, spill or local memory, and
+## check each kernel's parameter sizes against its launches (TestKernelParameterSizesMatchTheLaunches)
+PTXAS_DIR ?= $(HOME)/.cache/ptxas
+ptxas-check:
+	scripts/ptxas-check "$$(../shared/tools/get-ptxas $(PTXAS_DIR) | tail -1)"
+	CNNTRAIN_PTXAS_DIR=$(PTXAS_DIR)/bin $(GO) test -count=1 -run 'TestKernelParameterSizes' -v ./internal/cuda
 
 ## emulator: the CPU stand-in for NVIDIA's libraries in .emulator/ (run cnntrain on it with CNNTRAIN_CUDA_LIBS=$$PWD/.emulator)
 emulator:
 	$(GO) run ./internal/cuda/emulator/cmd/build-emulator .emulator
 
 ## gpu-bundle: what scripts/gpu-check.sh needs on a GPU machine without Go, in gpu/ (git-ignored):
-## the binaries (CGO-free) and a CIFAR-10 subset from .data (make data), xz-compressed
+## the binaries (CGO-free, xz-compressed) and the full CIFAR-10 as the shared JPEG archive with its
+## converter to the official files (both from ../shared/datasets; the script takes its subset from
+## them); 64 MiB at most in all (what a device run carries)
+SHARED_DATA ?= ../shared/datasets
 gpu-bundle:
 	mkdir -p gpu
 	$(GO) build -trimpath -o gpu/cnntrain ./cmd/cnntrain
 	$(GO) test -c -o gpu/cuda.test ./internal/cuda
-	head -c $$((10000 * 3073)) .data/cifar-10-batches-bin/data_batch_1.bin >gpu/cifar-train-10k.bin
-	head -c $$((2000 * 3073)) .data/cifar-10-batches-bin/test_batch.bin >gpu/cifar-test-2k.bin
-	cd gpu && rm -f *.xz && xz -T2 -6 cnntrain cuda.test cifar-train-10k.bin cifar-test-2k.bin && ls -l
+	cd $(SHARED_DATA)/tools/cifar10-from-jpeg && $(GO) build -trimpath -o $(CURDIR)/gpu/cifar10-from-jpeg .
+	cd gpu && rm -f *.xz *.bin && xz -T2 -6 cnntrain cuda.test cifar10-from-jpeg
+	cp $(SHARED_DATA)/cifar10-jpeg.tar.xz gpu/cifar10-jpeg.tar.xz
+	grep -E '(data|test)_batch' $(SHARED_DATA)/MD5SUMS | sed 's|[^ ]*/||' >gpu/cifar10-MD5SUMS
+	cd gpu && ls -l *.xz cifar10-MD5SUMS && total=$$(cat *.xz cifar10-MD5SUMS | wc -c) && \
+	  echo "gpu-bundle: $$total bytes (limit $$((64 << 20)))" && [ $$total -le $$((64 << 20)) ]
 
 ## data: lay out the real MNIST and CIFAR-10 from ../shared/datasets in .data/
 data:

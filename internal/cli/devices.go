@@ -13,6 +13,9 @@ import (
 // DevicesOptions are the flags of `cnntrain devices`.
 type DevicesOptions struct {
 	JSON bool
+	// NoCuDNN leaves cuDNN unopened: a cuDNN that cannot load its parts
+	// aborts the process that loads it.
+	NoCuDNN bool
 }
 
 // DevicesReport is what devices prints with --json.
@@ -32,17 +35,23 @@ why no GPU can be used. Libraries are looked for in $CNNTRAIN_CUDA_LIBS, the
 loader's paths and ldconfig's, $CUDA_HOME and /usr/local/cuda, and the nvidia/*/lib
 folders of Python installations (PyTorch's wheels keep them there).`,
 		Example: `  cnntrain devices
-  cnntrain devices --json`,
+  cnntrain devices --json
+  cnntrain devices --no-cudnn`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return RunDevices(cmd.Context(), opts, s) },
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the report as one JSON object")
+	cmd.Flags().BoolVar(&opts.NoCuDNN, "no-cudnn", false, "leave cuDNN unopened (a cuDNN that cannot load its parts aborts the process)")
 	return cmd
 }
 
 // RunDevices probes the GPUs and prints what it found.
 func RunDevices(_ context.Context, o *DevicesOptions, s Streams) error {
-	r := DevicesReport{CPUThreads: cpu.New().Workers(), Report: cuda.Probe()}
+	probe := cuda.Probe
+	if o.NoCuDNN {
+		probe = cuda.ProbeWithoutCuDNN
+	}
+	r := DevicesReport{CPUThreads: cpu.New().Workers(), Report: probe()}
 	if o.JSON {
 		return writeJSON(s.Out, r)
 	}
@@ -61,10 +70,18 @@ func RunDevices(_ context.Context, o *DevicesOptions, s Streams) error {
 	fmt.Fprintln(tw, "library\tpath")
 	for _, l := range r.Libraries {
 		where := l.Path
+		if l.File != "" && l.File != l.Path {
+			where += " (file " + l.File + ")"
+		}
+		if l.BySoname {
+			where += ", as the system's loader found it"
+		}
 		if l.Version != "" {
 			where += " (version " + l.Version + ")"
 		}
 		switch {
+		case l.Path == "" && l.Missing == cuda.NotOpened:
+			where = l.Missing
 		case l.Path == "":
 			where = "missing: " + l.Missing
 		case l.Missing != "": // found, but cannot be used

@@ -19,7 +19,7 @@ import (
 type Options struct {
 	// TF32 lets cuBLAS use tensor cores with TF32 inputs for matrix products
 	// (and so convolutions). Off, products are strict FP32 (cuBLAS's
-	// pedantic math mode).
+	// default math mode, as PyTorch's with TF32 off).
 	TF32 bool
 	// NoGraphs launches every kernel of a step one by one instead of
 	// recording the step once as a CUDA graph and replaying it.
@@ -182,7 +182,7 @@ func Open(ordinal int, opts Options) (*Backend, error) {
 	if err := bl.check("cublasCreate", bl.create(&b.blas)); err != nil {
 		return nil, err
 	}
-	mode := int32(mathPedantic)
+	mode := int32(mathDefault)
 	if opts.TF32 {
 		mode = mathTF32
 	}
@@ -218,11 +218,12 @@ func (b *Backend) openCuDNN() error {
 	b.convs, b.im2colConvs = map[convGeometry]*cudnnConv{}, map[convGeometry]string{}
 	l := b.l
 	switch {
-	case b.opts.NoCuDNN:
+	case b.opts.NoCuDNN: // and so never loaded
 		b.dnnWhy = "cuDNN turned off"
 		return nil
-	case l.dnnErr != nil:
-		b.dnnWhy = l.dnnErr.Error()
+	}
+	if _, err := l.cudnn(); err != nil {
+		b.dnnWhy = err.Error()
 		return nil
 	}
 	if err := l.dnn.check("cudnnCreate", l.dnn.create(&b.dnn)); err != nil {

@@ -22,8 +22,11 @@ type cublas struct {
 
 // cuBLAS math modes (cublasMath_t).
 const (
-	mathPedantic = 2 // FP32 arithmetic, no tensor cores, no reduced precision
-	mathTF32     = 3 // tensor cores with TF32 inputs
+	// mathDefault is strict FP32 since CUDA 11 (no TF32 unless asked for),
+	// the mode PyTorch sets with TF32 off (docs/architecture.md on why not
+	// CUBLAS_PEDANTIC_MATH).
+	mathDefault = 0
+	mathTF32    = 3 // tensor cores with TF32 inputs
 )
 
 // cuBLAS operations (cublasOperation_t).
@@ -45,7 +48,7 @@ func loadCuBLAS(s Search) (*cublas, error) {
 	if c.lib.Missing != "" {
 		return c, fmt.Errorf("no cuBLAS: %s", c.lib.Missing)
 	}
-	err := bind(c.lib, map[string]any{
+	err := bind(&c.lib, map[string]any{
 		"cublasCreate_v2":       &c.create,
 		"cublasDestroy_v2":      &c.destroy,
 		"cublasGetVersion_v2":   &c.getVersion,
@@ -60,7 +63,7 @@ func loadCuBLAS(s Search) (*cublas, error) {
 	// The version needs no handle, but is not worth refusing a cuBLAS that
 	// cannot tell it.
 	var getProperty func(kind int32, value *int32) int32
-	if bind(c.lib, map[string]any{"cublasGetProperty": &getProperty}) == nil {
+	if bind(&c.lib, map[string]any{"cublasGetProperty": &getProperty}) == nil {
 		var v [3]int32 // MAJOR_VERSION, MINOR_VERSION, PATCH_LEVEL
 		for i := range v {
 			if getProperty(int32(i), &v[i]) != 0 {

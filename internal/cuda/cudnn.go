@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
@@ -15,6 +17,8 @@ import (
 // convolutions run as im2col and cuBLAS products.
 type cudnn struct {
 	lib Library
+	// subLibraries are the parts loaded beside it, in load order.
+	subLibraries []string
 
 	getVersion     func() uint64
 	getErrorString func(status int32) *byte
@@ -73,12 +77,51 @@ const (
 	cudnnAlgoCount        = 8 // at least every algorithm of each direction
 )
 
-// cudnnSubLibraries are the parts libcudnn.so.9 (a shim) loads by name on
-// first use; they are opened first from its own folder by absolute path,
-// since a PyTorch wheel's folder is not on the loader's path.
-var cudnnSubLibraries = []string{
-	"libcudnn_graph.so.9", "libcudnn_engines_precompiled.so.9", "libcudnn_engines_runtime_compiled.so.9",
-	"libcudnn_heuristic.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9",
+// cudnnShim is the library cnntrain binds: cuDNN 9's libcudnn.so.9 is a shim
+// that opens its parts, the sub-libraries libcudnn_*.so.9 beside it, by bare
+// name on first use.
+const cudnnShim = "libcudnn.so.9"
+
+// cudnnGraph is the sub-library the others need: loaded first, it is the one
+// their own dependency on it finds already in the process.
+const cudnnGraph = "libcudnn_graph.so.9"
+
+// cudnnSubLibraries are the sub-libraries beside the shim in dir, every
+// libcudnn*.so.9 there but the shim (the set grows between cuDNN 9 releases:
+// 9.x added libcudnn_engines_tensor_ir and libcudnn_ext), libcudnn_graph
+// first, then by name.
+func cudnnSubLibraries(dir string) []string {
+	paths, _ := filepath.Glob(filepath.Join(dir, "libcudnn*.so.9"))
+	var out []string
+	for _, p := range paths {
+		if name := filepath.Base(p); name != cudnnShim && name != cudnnGraph {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	if graph := filepath.Join(dir, cudnnGraph); fileExists(graph) {
+		out = append([]string{graph}, out...)
+	}
+	return out
+}
+
+// preloadCuDNNSubLibraries loads the sub-libraries beside the shim in dir,
+// by absolute path, before the shim itself and so before any cuDNN call:
+// the shim's own dlopen by bare name searches $LD_LIBRARY_PATH before its
+// $ORIGIN runpath, and would mix in a system cuDNN found there
+// (CUDNN_STATUS_SUBLIBRARY_VERSION_MISMATCH), or, finding none, abort the
+// process when it first needs one ("Invalid handle. Cannot load symbol").
+// Already loaded, each is what that dlopen gets. It returns the paths
+// loaded and why each other one would not load.
+func preloadCuDNNSubLibraries(dir string) (loaded, failed []string) {
+	for _, path := range cudnnSubLibraries(dir) {
+		if _, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL); err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", path, err))
+			continue
+		}
+		loaded = append(loaded, path)
+	}
+	return loaded, failed
 }
 
 // preloadCuDNNDependencies loads the CUDA libraries cuDNN opens by bare
@@ -118,16 +161,20 @@ func preloadCuDNNDependencies(s Search, lib Library) {
 }
 
 func loadCuDNN(s Search) (*cudnn, error) {
-	c := &cudnn{lib: s.open("libcudnn.so.9")}
+	var preloaded, failed []string
+	c := &cudnn{lib: s.openWith(func(dir, _ string) {
+		preloaded, failed = preloadCuDNNSubLibraries(dir)
+	}, cudnnShim)}
 	if c.lib.Missing != "" {
 		return c, fmt.Errorf("no cuDNN: %s", c.lib.Missing)
 	}
-	preloadCuDNNDependencies(s, c.lib)
-	dir := filepath.Dir(c.lib.Path)
-	for _, name := range cudnnSubLibraries {
-		preload(filepath.Join(dir, name))
+	c.subLibraries = preloaded
+	if len(failed) > 0 {
+		// cuDNN would abort the process when it first needs the part.
+		return c, fmt.Errorf("unusable cuDNN: its sub-libraries do not all load: %s", strings.Join(failed, "; "))
 	}
-	err := bind(c.lib, map[string]any{
+	preloadCuDNNDependencies(s, c.lib)
+	err := bind(&c.lib, map[string]any{
 		"cudnnGetVersion":                                &c.getVersion,
 		"cudnnGetErrorString":                            &c.getErrorString,
 		"cudnnCreate":                                    &c.create,

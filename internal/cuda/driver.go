@@ -73,11 +73,11 @@ const (
 )
 
 func loadDriver(s Search) (*driver, error) {
-	d := &driver{lib: s.open("libcuda.so.1", "libcuda.so")}
+	d := &driver{lib: s.openSystem("cuInit", "libcuda.so.1", "libcuda.so")}
 	if d.lib.Missing != "" {
 		return d, fmt.Errorf("no CUDA driver: %s", d.lib.Missing)
 	}
-	err := bind(d.lib, map[string]any{
+	err := bind(&d.lib, map[string]any{
 		"cuInit":                      &d.cuInit,
 		"cuDriverGetVersion":          &d.cuDriverGetVersion,
 		"cuGetErrorName":              &d.cuGetErrorName,

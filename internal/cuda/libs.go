@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -17,7 +18,10 @@ import (
 // Search says where NVIDIA's libraries are looked for. The zero value looks
 // in the usual places: Dirs, then $CNNTRAIN_CUDA_LIBS, the loader's paths
 // and `ldconfig -p`, $CUDA_HOME and /usr/local/cuda, and the nvidia/*/lib
-// folders of Python installations (where PyTorch's wheels keep them).
+// folders of Python installations (where PyTorch's wheels keep them). The
+// driver is the exception (openSystem): after the folders named explicitly
+// it is asked of the system's loader by its soname, as NVIDIA's own
+// libraries load it.
 type Search struct {
 	// Dirs are searched first, in order.
 	Dirs []string
@@ -27,29 +31,46 @@ type Search struct {
 
 // Library is one shared library found, or why not.
 type Library struct {
-	Name    string   `json:"name"`           // the name asked for, e.g. "libcublas.so.13"
-	Path    string   `json:"path,omitempty"` // where it was loaded from
-	Version string   `json:"version,omitempty"`
-	Missing string   `json:"missing,omitempty"` // why it could not be used
-	Tried   []string `json:"-"`
-	handle  uintptr
+	Name string `json:"name"`           // the name asked for, e.g. "libcublas.so.13"
+	Path string `json:"path,omitempty"` // where it was loaded from
+	// File is the file the library's code was mapped from (/proc/self/maps),
+	// its links resolved, e.g. libcuda.so.580.65.06 for libcuda.so.1.
+	File string `json:"file,omitempty"`
+	// BySoname says the system's loader chose the file, asked for Name
+	// (the driver, where no folder was named for it).
+	BySoname bool     `json:"by_soname,omitempty"`
+	Version  string   `json:"version,omitempty"`
+	Missing  string   `json:"missing,omitempty"` // why it could not be used
+	Tried    []string `json:"-"`
+	handle   uintptr
+}
+
+// explicitDirs are the folders named for the libraries: Dirs and
+// $CNNTRAIN_CUDA_LIBS, in order, without repeats.
+func (s Search) explicitDirs() []string {
+	out := uniqueDirs(nil, s.Dirs...)
+	if s.OnlyDirs {
+		return out
+	}
+	return uniqueDirs(out, filepath.SplitList(os.Getenv("CNNTRAIN_CUDA_LIBS"))...)
+}
+
+func uniqueDirs(out []string, ds ...string) []string {
+	for _, d := range ds {
+		if d != "" && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // dirs lists the folders to search, most specific first, without repeats.
 func (s Search) dirs() []string {
-	var out []string
-	add := func(ds ...string) {
-		for _, d := range ds {
-			if d != "" && !slices.Contains(out, d) {
-				out = append(out, d)
-			}
-		}
-	}
-	add(s.Dirs...)
+	out := s.explicitDirs()
 	if s.OnlyDirs {
 		return out
 	}
-	add(filepath.SplitList(os.Getenv("CNNTRAIN_CUDA_LIBS"))...)
+	add := func(ds ...string) { out = uniqueDirs(out, ds...) }
 	add(filepath.SplitList(os.Getenv("LD_LIBRARY_PATH"))...)
 	add(ldconfigDirs()...)
 	add("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib/x86_64-linux-gnu", "/lib64", "/usr/lib/wsl/lib")
@@ -159,7 +180,54 @@ func (s Search) open(names ...string) Library { return s.openWith(nil, names...)
 func (s Search) openWith(before func(dir, name string), names ...string) Library {
 	lib := Library{Name: names[0]}
 	var failures []string
-	for _, dir := range s.dirs() {
+	if s.openIn(&lib, &failures, s.dirs(), before, names) {
+		return lib
+	}
+	s.explainMissing(&lib, failures, names)
+	return lib
+}
+
+// openSystem loads a library the way NVIDIA's loaders treat the driver: from
+// the folders named explicitly (Dirs, $CNNTRAIN_CUDA_LIBS: a choice, such as
+// the emulator's) if one holds it, else by soname, as the system's loader
+// resolves it ($LD_LIBRARY_PATH, ld.so.cache, its default folders: with a
+// compat or stub copy on the machine, a folder search of ours could pick
+// another one than every other CUDA program gets), and only then from the
+// rest of the search. Where the loader chose, the file is read back from
+// the process's mappings by the address of symbol.
+func (s Search) openSystem(symbol string, names ...string) Library {
+	lib := Library{Name: names[0]}
+	var failures []string
+	if s.openIn(&lib, &failures, s.explicitDirs(), nil, names) {
+		return lib
+	}
+	if !s.OnlyDirs {
+		h, err := purego.Dlopen(names[0], purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		if err == nil {
+			lib.handle, lib.BySoname = h, true
+			lib.Path, _ = mappedFileOf(h, symbol)
+			if lib.Path == "" {
+				lib.Path = "(" + names[0] + " as the system's loader found it)"
+			}
+			return lib
+		}
+		if !strings.Contains(err.Error(), "No such file") {
+			failures = append(failures, fmt.Sprintf("%s (by soname): %v", names[0], err))
+		}
+		explicit := s.explicitDirs()
+		rest := slices.DeleteFunc(s.dirs(), func(d string) bool { return slices.Contains(explicit, d) })
+		if s.openIn(&lib, &failures, rest, nil, names) {
+			return lib
+		}
+	}
+	s.explainMissing(&lib, failures, names)
+	return lib
+}
+
+// openIn loads the first of names found in dirs into lib, noting each
+// file that would not load in failures.
+func (s Search) openIn(lib *Library, failures *[]string, dirs []string, before func(dir, name string), names []string) bool {
+	for _, dir := range dirs {
 		for _, name := range names {
 			path := filepath.Join(dir, name)
 			if _, err := os.Stat(path); err != nil {
@@ -171,24 +239,28 @@ func (s Search) openWith(before func(dir, name string), names ...string) Library
 			}
 			h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 			if err != nil {
-				failures = append(failures, fmt.Sprintf("%s: %v", path, err))
+				*failures = append(*failures, fmt.Sprintf("%s: %v", path, err))
 				continue
 			}
 			lib.Name, lib.Path, lib.handle = name, path, h
-			return lib
+			return true
 		}
 	}
+	return false
+}
+
+func (s Search) explainMissing(lib *Library, failures []string, names []string) {
 	if len(failures) > 0 {
 		lib.Missing = "could not load " + strings.Join(failures, "; ")
 	} else {
 		lib.Missing = fmt.Sprintf("%s not found (looked in %d folders; set CNNTRAIN_CUDA_LIBS to the folder that holds it)", strings.Join(names, " or "), len(s.dirs()))
 	}
-	return lib
 }
 
 // bind sets each function pointer in fns to the symbol of its name, or
-// returns an error naming the missing symbols.
-func bind(lib Library, fns map[string]any) error {
+// returns an error naming the missing symbols. It notes the file the
+// symbols come from in lib.File.
+func bind(lib *Library, fns map[string]any) error {
 	var missing []string
 	for name, fn := range fns {
 		addr, err := purego.Dlsym(lib.handle, name)
@@ -197,6 +269,9 @@ func bind(lib Library, fns map[string]any) error {
 			continue
 		}
 		purego.RegisterFunc(fn, addr)
+		if lib.File == "" {
+			lib.File, _ = mappedFile(addr)
+		}
 	}
 	if len(missing) > 0 {
 		slices.Sort(missing)
@@ -226,4 +301,51 @@ func preload(path string) {
 	if fileExists(path) {
 		purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 	}
+}
+
+// mappedFileOf is mappedFile of symbol's address in the library of handle h.
+func mappedFileOf(h uintptr, symbol string) (string, error) {
+	addr, err := purego.Dlsym(h, symbol)
+	if err != nil {
+		return "", fmt.Errorf("finding %s: %w", symbol, err)
+	}
+	return mappedFile(addr)
+}
+
+// mapsFile is where Linux lists the process's mappings.
+const mapsFile = "/proc/self/maps"
+
+// mappedFile is the file mapped at addr in this process: the file a
+// library's code came from, with its links resolved by the kernel (what
+// dladdr's dli_fname would give, before resolving, without cgo).
+func mappedFile(addr uintptr) (string, error) {
+	b, err := os.ReadFile(mapsFile)
+	if err != nil {
+		return "", fmt.Errorf("reading the mappings: %w", err)
+	}
+	return fileAt(b, uint64(addr))
+}
+
+// fileAt finds addr in maps, the text of /proc/self/maps: lines of
+// "start-end perms offset dev inode path".
+func fileAt(maps []byte, addr uint64) (string, error) {
+	sc := bufio.NewScanner(bytes.NewReader(maps))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 6 {
+			continue
+		}
+		lo, hi, ok := strings.Cut(fields[0], "-")
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(lo, 16, 64)
+		end, err2 := strconv.ParseUint(hi, 16, 64)
+		if err1 != nil || err2 != nil || addr < start || addr >= end {
+			continue
+		}
+		// A path may hold spaces: it is the rest of the line.
+		return strings.Join(fields[5:], " "), nil
+	}
+	return "", fmt.Errorf("address %#x is in no mapped file", addr)
 }

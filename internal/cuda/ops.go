@@ -275,9 +275,9 @@ func (*classLoss) Workspace() int { return 0 }
 
 func (l *classLoss) logits() arg {
 	if l.fromLogits {
-		return 1
+		return i32(1)
 	}
-	return 0
+	return i32(0)
 }
 
 func (l *classLoss) saved(a backend.Args) arg {

@@ -33,16 +33,21 @@ type Report struct {
 // Usable says whether a GPU can train.
 func (r Report) Usable() bool { return r.Reason == "" && len(r.GPUs) > 0 }
 
-// runtime is the loaded libraries, shared by every backend of the process.
+// libs is the loaded libraries, shared by every backend of the process.
 type libs struct {
+	search   Search
 	drv      *driver
 	blas     *cublas
 	driverOK bool // libcuda loaded, bound and initialized
 	err      error
 	// dnn is cuDNN, optional: when dnnErr says why it cannot be used,
-	// convolutions run as im2col and cuBLAS products.
-	dnn    *cudnn
-	dnnErr error
+	// convolutions run as im2col and cuBLAS products. It is loaded by the
+	// first backend that uses it (cudnn), never by one that does not: a
+	// cuDNN that cannot load its parts aborts the process, and --no-cudnn
+	// is the way around that.
+	dnnOnce sync.Once
+	dnn     *cudnn
+	dnnErr  error
 
 	// contexts are the primary contexts retained, by device, each once for
 	// the process (primaryContext).
@@ -72,6 +77,12 @@ func (l *libs) primaryContext(dev int32) (uintptr, error) {
 	return ctx, nil
 }
 
+// cudnn loads cuDNN the first time, with the libraries' search.
+func (l *libs) cudnn() (*cudnn, error) {
+	l.dnnOnce.Do(func() { l.dnn, l.dnnErr = loadCuDNN(l.search) })
+	return l.dnn, l.dnnErr
+}
+
 var (
 	loaded   *libs
 	loadOnce sync.Once
@@ -85,7 +96,7 @@ func load() *libs {
 }
 
 func loadWith(s Search) *libs {
-	l := &libs{}
+	l := &libs{search: s}
 	if l.drv, l.err = loadDriver(s); l.err != nil {
 		return l
 	}
@@ -95,17 +106,25 @@ func loadWith(s Search) *libs {
 	}
 	l.driverOK = true
 	l.blas, l.err = loadCuBLAS(s)
-	l.dnn, l.dnnErr = loadCuDNN(s)
 	return l
 }
 
-// Probe reports the GPUs and libraries of this machine.
-func Probe() Report { return probeWith(load(), Search{}) }
+// Probe reports the GPUs and libraries of this machine, cuDNN included,
+// which it loads (cnntrain devices).
+func Probe() Report { return probeWith(load(), Search{}, true) }
+
+// ProbeWithoutCuDNN is Probe leaving cuDNN unopened: what says whether a
+// GPU can train (the device choice; devices --no-cudnn), since only a
+// backend that uses cuDNN may load it.
+func ProbeWithoutCuDNN() Report { return probeWith(load(), Search{}, false) }
 
 // ProbeWith is Probe with its own library search (tests).
-func ProbeWith(s Search) Report { return probeWith(loadWith(s), s) }
+func ProbeWith(s Search) Report { return probeWith(loadWith(s), s, true) }
 
-func probeWith(l *libs, s Search) Report {
+// NotOpened is the Missing of the cuDNN entry of a report that left it alone.
+const NotOpened = "not opened (--no-cudnn)"
+
+func probeWith(l *libs, s Search, withCuDNN bool) Report {
 	var r Report
 	if l.drv != nil {
 		r.Libraries = append(r.Libraries, l.drv.lib)
@@ -115,18 +134,17 @@ func probeWith(l *libs, s Search) Report {
 	} else { // the driver did not start, so cuBLAS was not loaded: say whether it is there
 		r.Libraries = append(r.Libraries, s.open(cublasNames...))
 	}
-	var dnn Library
-	switch {
-	case l.dnn != nil:
-		dnn = l.dnn.lib
-		if l.dnnErr != nil && dnn.Missing == "" {
-			dnn.Missing = l.dnnErr.Error()
+	dnn := Library{Name: cudnnShim, Missing: NotOpened}
+	if withCuDNN {
+		// Also where the driver did not start: say whether cuDNN is there.
+		c, err := l.cudnn()
+		dnn = c.lib
+		if err != nil && dnn.Missing == "" {
+			dnn.Missing = err.Error()
 		}
-	default: // the driver did not start, so cuDNN was not looked at: say whether it is there
-		dnn = s.open("libcudnn.so.9")
-	}
-	if dnn.Missing != "" {
-		dnn.Missing += " (optional: convolutions use im2col and cuBLAS without it)"
+		if dnn.Missing != "" {
+			dnn.Missing += " (optional: convolutions use im2col and cuBLAS without it)"
+		}
 	}
 	r.Libraries = append(r.Libraries, dnn)
 	if l.drv != nil && l.drv.cuDriverGetVersion != nil {

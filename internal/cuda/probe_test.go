@@ -1,6 +1,8 @@
 package cuda
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -175,5 +177,87 @@ func TestPTXTheDriverRefusesIsReportedWithItsLog(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
+	}
+}
+
+// helperEnv tells a child test process (TestLoaderHelper) what to do: the
+// loader reads $LD_LIBRARY_PATH once, as a process starts, so what it
+// resolves a soname to can only be tested in a process of its own.
+const helperEnv = "CNNTRAIN_CUDA_LOADER_HELPER"
+
+// TestLoaderHelper is not a test: run as a child by the tests below, it
+// probes the driver after changing $LD_LIBRARY_PATH under the loader (which
+// keeps the value it started with) to $CNNTRAIN_CUDA_SEARCH_PATH, so that
+// the folder search and the soname lead to different files, and prints the
+// driver's entry of the report as JSON.
+func TestLoaderHelper(t *testing.T) {
+	if os.Getenv(helperEnv) != "soname" {
+		return
+	}
+	os.Setenv("LD_LIBRARY_PATH", os.Getenv("CNNTRAIN_CUDA_SEARCH_PATH"))
+	r := ProbeWithoutCuDNN()
+	b, err := json.Marshal(r.Libraries[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("driver: %s\n", b)
+}
+
+// driverLoadedByChild runs TestLoaderHelper with $LD_LIBRARY_PATH loaderPath
+// at its start, searchPath under the folder search and $CNNTRAIN_CUDA_LIBS
+// explicit, and returns the driver it reports.
+func driverLoadedByChild(t *testing.T, loaderPath, searchPath, explicit string) Library {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLoaderHelper$", "-test.count=1")
+	cmd.Env = append(os.Environ(), helperEnv+"=soname", "LD_LIBRARY_PATH="+loaderPath,
+		"CNNTRAIN_CUDA_SEARCH_PATH="+searchPath, "CNNTRAIN_CUDA_LIBS="+explicit)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the helper process: %v\n%s", err, out)
+	}
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if j, ok := strings.CutPrefix(line, "driver: "); ok {
+			var lib Library
+			if err := json.Unmarshal([]byte(j), &lib); err != nil {
+				t.Fatal(err)
+			}
+			return lib
+		}
+	}
+	t.Fatalf("the helper process reported no driver:\n%s", out)
+	return Library{}
+}
+
+// libcuda is asked of the system's loader by its soname before the folders
+// are searched, so the driver is the one every other CUDA program of the
+// machine gets: here the loader's $LD_LIBRARY_PATH holds one fake driver and
+// the folder search (the same variable, changed under the loader) another.
+// The report names the file the loader chose. A folder named explicitly
+// ($CNNTRAIN_CUDA_LIBS) is a choice and still comes first.
+func TestDriverIsLoadedBySonameFirst(t *testing.T) {
+	system, searched := t.TempDir(), t.TempDir()
+	fakeDriver(t, system, 0)
+	fakeDriver(t, searched, 0)
+	lib := driverLoadedByChild(t, system, searched, "")
+	if want := filepath.Join(system, "libcuda.so.1"); lib.Path != want || !lib.BySoname || lib.File != want {
+		t.Errorf("driver %+v, want %s found by soname", lib, want)
+	}
+	lib = driverLoadedByChild(t, system, searched, searched)
+	if want := filepath.Join(searched, "libcuda.so.1"); lib.Path != want || lib.BySoname {
+		t.Errorf("with CNNTRAIN_CUDA_LIBS=%s: driver %+v, want %s by path", searched, lib, want)
+	}
+}
+
+// A library's file is the mapping that holds an address, its path whole
+// (spaces included).
+func TestFileAtAnAddress(t *testing.T) {
+	maps := "55d0c0000000-55d0c0001000 r--p 00000000 08:01 1 /usr/bin/cnntrain\n" +
+		"7f0000000000-7f0000100000 r-xp 00000000 08:01 2 /opt/my libs/libcuda.so.580.65.06\n" +
+		"7f0000100000-7f0000200000 rw-p 00000000 00:00 0 \n"
+	if got, err := fileAt([]byte(maps), 0x7f0000000010); err != nil || got != "/opt/my libs/libcuda.so.580.65.06" {
+		t.Errorf("fileAt = %q, %v", got, err)
+	}
+	if got, err := fileAt([]byte(maps), 0x7f0000100000); err == nil {
+		t.Errorf("an anonymous mapping gave %q", got)
 	}
 }

@@ -46,7 +46,7 @@ func Available(spec string) error {
 	if !strings.HasPrefix(spec, "cuda") {
 		return nil
 	}
-	r := cuda.Probe()
+	r := cuda.ProbeWithoutCuDNN() // cuDNN is for the backend to open, if it uses it
 	if !r.Usable() {
 		return fmt.Errorf("--device %s: %w: %s", spec, ErrUnavailable, r.Reason)
 	}
@@ -86,7 +86,7 @@ func Open(spec string, opts Options) (Choice, error) {
 	if _, n, ok := strings.Cut(spec, ":"); ok {
 		ordinal, _ = strconv.Atoi(n)
 	}
-	report := cuda.Probe()
+	report := cuda.ProbeWithoutCuDNN()
 	if !report.Usable() {
 		if spec == "auto" {
 			b := cpu.New()
