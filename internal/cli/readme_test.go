@@ -2,7 +2,9 @@ package cli
 
 import (
 	"bufio"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -82,5 +84,44 @@ func TestMakefileTestsCarryATimeout(t *testing.T) {
 	}
 	if lines < 3 {
 		t.Errorf("found %d go test lines in the Makefile, want the test, bench and parity ones", lines)
+	}
+}
+
+// No test decides by a fixed clock: a wait bounded by time.Second or
+// time.Minute, or a context.WithTimeout, fails a correct test on a busy
+// machine. Deadlines come from go test's -timeout (testsupport/deadline).
+func TestNoTestHasAFixedDeadline(t *testing.T) {
+	forbidden := []string{"time.Second", "time.Minute", "time.Hour", "context.WithTimeout", "context.WithDeadline"}
+	checked := 0
+	err := filepath.WalkDir("../..", func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() && (e.Name() == ".git" || e.Name() == "testdata" || strings.HasPrefix(e.Name(), ".") && path != "../..") {
+			return filepath.SkipDir
+		}
+		if !strings.HasSuffix(path, "_test.go") || strings.Contains(filepath.ToSlash(path), "internal/testsupport/deadline/") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		checked++
+		for i, line := range strings.Split(string(b), "\n") {
+			code, _, _ := strings.Cut(line, "//")
+			for _, f := range forbidden {
+				if strings.Contains(code, f) && path != "../../internal/cli/readme_test.go" {
+					t.Errorf("%s:%d: %s in a test; derive the deadline from t.Deadline() (testsupport/deadline)", path, i+1, f)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 50 {
+		t.Errorf("only %d test files found", checked)
 	}
 }
