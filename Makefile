@@ -69,7 +69,7 @@ ptx:
 PTXAS_DIR ?= $(HOME)/.cache/ptxas
 ptxas-check:
 	scripts/ptxas-check "$$(../shared/tools/get-ptxas $(PTXAS_DIR) | tail -1)"
-	CNNTRAIN_PTXAS_DIR=$(PTXAS_DIR)/bin $(GO) test -count=1 -run 'TestKernelParameterSizes' -v ./internal/cuda
+	CNNTRAIN_PTXAS_DIR=$(PTXAS_DIR)/bin $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run 'TestKernelParameterSizes' -v ./internal/cuda
 
 ## emulator: the CPU stand-in for NVIDIA's libraries in .emulator/ (run cnntrain on it with CNNTRAIN_CUDA_LIBS=$$PWD/.emulator)
 emulator:
