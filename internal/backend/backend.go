@@ -39,6 +39,19 @@ type HostReader interface {
 // and src may change once it returns.
 type Stager interface {
 	Stage(dst Buffer, src []float32) error
+	// StagingBytes is the memory staging into a buffer of n elements keeps
+	// for as long as the buffer lives, once in device memory and once in
+	// pinned host memory, so that a memory plan can count it.
+	StagingBytes(n int) int64
+}
+
+// MemoryReporter is a Backend with memory of its own (a GPU), where a run's
+// programs, parameters, optimizer state and staging buffers live instead of
+// in the host's: FreeMemory is how much of it is free now and its total, so
+// that a run that would not fit is refused before it allocates. The CPU does
+// not implement it: its memory is the host's, judged as such.
+type MemoryReporter interface {
+	FreeMemory() (free, total uint64, err error)
 }
 
 // GroupUpdater is a Backend that applies an optimizer rule to many

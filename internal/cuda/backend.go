@@ -69,10 +69,23 @@ type Backend struct {
 }
 
 var (
-	_ backend.Backend      = (*Backend)(nil)
-	_ backend.Recorder     = (*Backend)(nil)
-	_ backend.GroupUpdater = (*Backend)(nil)
+	_ backend.Backend        = (*Backend)(nil)
+	_ backend.Recorder       = (*Backend)(nil)
+	_ backend.GroupUpdater   = (*Backend)(nil)
+	_ backend.MemoryReporter = (*Backend)(nil)
 )
+
+// FreeMemory is the GPU's free memory now and its total, as the driver
+// reports them (cuMemGetInfo): what other processes and this one already
+// hold is not free.
+func (b *Backend) FreeMemory() (free, total uint64, err error) {
+	if err := b.enter(); err != nil {
+		return 0, 0, err
+	}
+	defer b.leave()
+	err = b.l.drv.check("cuMemGetInfo", b.l.drv.cuMemGetInfo(&free, &total))
+	return free, total, err
+}
 
 // blasWorkspace is cuBLAS's workspace, PyTorch's default size for Hopper.
 const blasWorkspace = 32 << 20

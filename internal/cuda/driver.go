@@ -27,6 +27,7 @@ type driver struct {
 	cuCtxSynchronize         func() result
 	cuMemAlloc               func(ptr *uint64, bytes uint64) result
 	cuMemFree                func(ptr uint64) result
+	cuMemGetInfo             func(free, total *uint64) result
 	cuMemcpyHtoD             func(dst uint64, src unsafe.Pointer, bytes uint64) result
 	cuMemcpyDtoH             func(dst unsafe.Pointer, src uint64, bytes uint64) result
 	cuMemcpyDtoD             func(dst, src uint64, bytes uint64) result
@@ -92,6 +93,7 @@ func loadDriver(s Search) (*driver, error) {
 		"cuCtxSynchronize":            &d.cuCtxSynchronize,
 		"cuMemAlloc_v2":               &d.cuMemAlloc,
 		"cuMemFree_v2":                &d.cuMemFree,
+		"cuMemGetInfo_v2":             &d.cuMemGetInfo,
 		"cuMemcpyHtoD_v2":             &d.cuMemcpyHtoD,
 		"cuMemcpyDtoH_v2":             &d.cuMemcpyDtoH,
 		"cuMemcpyDtoD_v2":             &d.cuMemcpyDtoD,

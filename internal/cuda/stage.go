@@ -31,6 +31,10 @@ type laneSlot struct {
 
 var _ backend.Stager = (*Backend)(nil)
 
+// StagingBytes is a lane's memory for a buffer of n elements: a staging
+// buffer per slot on the device, and as much pinned host memory.
+func (b *Backend) StagingBytes(n int) int64 { return int64(len(lane{}.slots)) * int64(n) * 4 }
+
 // Stage copies src into dst in the main stream's order, as Upload does, but
 // from pinned memory on the copy stream, so that the transfer overlaps the
 // work queued before it.

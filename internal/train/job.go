@@ -1,7 +1,9 @@
 package train
 
 import (
+	"errors"
 	"fmt"
+	"math"
 
 	"github.com/cnntrain/cnntrain/internal/backend"
 
@@ -53,7 +55,7 @@ func Prepare(cfg config.Config, data Data) (*Prepared, error) {
 		return nil, err
 	}
 	if err := checkMemory(choice.Backend, cfg, m, data); err != nil {
-		return nil, err
+		return nil, errors.Join(err, choice.Backend.Close())
 	}
 	dev, err := vm.NewDevice(choice.Backend, m.Params())
 	if err != nil {
@@ -102,22 +104,52 @@ func (p *Prepared) Resume(dir string, info checkpoint.RunInfo) error {
 	return nil
 }
 
-// checkMemory refuses, before anything of it is allocated, a run on the CPU
-// that needs more memory than the process may take (see fitMemory). A GPU
-// keeps the programs in its own memory, which this does not judge.
+// checkMemory refuses, before anything of it is allocated, a run that needs
+// more memory than it may take (see fitMemory): on a GPU (a
+// backend.MemoryReporter) what lives on the device against the device's free
+// memory, and on any device what stays on the host against the host's.
 func checkMemory(b backend.Backend, cfg config.Config, m *models.Model, data Data) error {
-	if b.Name() != "cpu" {
-		return nil
+	trainN := data.Train.N
+	if n := cfg.TrainSubset; n > 0 && n < trainN {
+		trainN = n
+	}
+	// Each batch size is planned once for both checks.
+	planned := map[int]MemoryNeed{}
+	needAt := func(batch int) (MemoryNeed, error) {
+		if n, ok := planned[batch]; ok {
+			return n, nil
+		}
+		n, err := memoryNeed(b, cfg, m, trainN, data.Test.N, batch)
+		if err == nil {
+			planned[batch] = n
+		}
+		return n, err
+	}
+	gpu, ownMemory := b.(backend.MemoryReporter)
+	if ownMemory {
+		free, total, err := gpu.FreeMemory()
+		if err != nil {
+			return fmt.Errorf("%s: reading its free memory: %w", b.Name(), err)
+		}
+		avail := Available{Bytes: int64(min(free, math.MaxInt64)), Limit: fmt.Sprintf("free on %s, of its %s, as its driver reports", b.Name(), gb(int64(min(total, math.MaxInt64))))}
+		onDevice := func(batch int) (MemoryNeed, error) {
+			n, err := needAt(batch)
+			return n.onDevice(), err
+		}
+		if err := fitMemory(cfg.BatchSize, onDevice, avail); err != nil {
+			return err
+		}
 	}
 	avail, ok := HostMemory.Available()
 	if !ok {
 		return nil
 	}
-	trainN := data.Train.N
-	if n := cfg.TrainSubset; n > 0 && n < trainN {
-		trainN = n
+	onHost := func(batch int) (MemoryNeed, error) {
+		n, err := needAt(batch)
+		if ownMemory {
+			n = n.onHost()
+		}
+		return n, err
 	}
-	return fitMemory(cfg.BatchSize, func(batch int) (MemoryNeed, error) {
-		return memoryNeed(b, cfg, m, trainN, data.Test.N, batch)
-	}, avail)
+	return fitMemory(cfg.BatchSize, onHost, avail)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cnntrain/cnntrain/internal/graph"
 	"github.com/cnntrain/cnntrain/internal/models"
 	"github.com/cnntrain/cnntrain/internal/vm"
+	G "gorgonia.org/gorgonia"
 )
 
 // ErrOutOfMemory is wrapped by the refusal of a run that needs more memory
@@ -31,17 +32,46 @@ type MemoryNeed struct {
 	Batch     int   // the training batch, as the loader caps it
 	Train     int64 // the training programs: activations, gradients, workspace
 	Eval      int64 // the evaluation programs
-	Params    int64 // the parameters' device copy
+	Params    int64 // the parameters' device copy, BatchNorm's buffers with them
 	Optimizer int64 // momentum buffers or Adam's moments
+	Staging   int64 // a GPU's staging buffers for the batches (backend.Stager)
 	Loaders   int64 // the data pipelines' batch buffers
 }
 
 // Total is every part together.
-func (n MemoryNeed) Total() int64 { return n.Train + n.Eval + n.Params + n.Optimizer + n.Loaders }
+func (n MemoryNeed) Total() int64 {
+	return n.Train + n.Eval + n.Params + n.Optimizer + n.Staging + n.Loaders
+}
 
+// String names the parts there are: a GPU run's host part is only its
+// loaders and pinned staging buffers.
 func (n MemoryNeed) String() string {
-	return fmt.Sprintf("%s: batches of %d images %s, evaluation %s, parameters %s, optimizer state %s, data loaders %s",
-		gb(n.Total()), n.Batch, gb(n.Train), gb(n.Eval), gb(n.Params), gb(n.Optimizer), gb(n.Loaders))
+	var parts []string
+	if n.Train != 0 {
+		parts = append(parts, fmt.Sprintf("batches of %d images %s", n.Batch, gb(n.Train)))
+	}
+	for _, p := range []struct {
+		name  string
+		bytes int64
+	}{{"evaluation", n.Eval}, {"parameters", n.Params}, {"optimizer state", n.Optimizer}, {"staging buffers", n.Staging}, {"data loaders", n.Loaders}} {
+		if p.bytes != 0 {
+			parts = append(parts, p.name+" "+gb(p.bytes))
+		}
+	}
+	return gb(n.Total()) + ": " + strings.Join(parts, ", ")
+}
+
+// onDevice is the part of n that a GPU holds: all but the loaders. Its
+// staging buffers have a pinned copy on the host as well (onHost).
+func (n MemoryNeed) onDevice() MemoryNeed {
+	n.Loaders = 0
+	return n
+}
+
+// onHost is the part of a GPU run's need that stays on the host: the
+// loaders and the pinned side of the staging buffers.
+func (n MemoryNeed) onHost() MemoryNeed {
+	return MemoryNeed{Batch: n.Batch, Staging: n.Staging, Loaders: n.Loaders}
 }
 
 func gb(b int64) string { return fmt.Sprintf("%.2f GB", float64(b)/1e9) }
@@ -51,12 +81,23 @@ func gb(b int64) string { return fmt.Sprintf("%.2f GB", float64(b)/1e9) }
 func memoryNeed(b backend.Backend, cfg config.Config, m *models.Model, trainN, testN, batch int) (MemoryNeed, error) {
 	in := m.Input
 	chw := int64(in.C * in.H * in.W)
+	stager, stages := b.(backend.Stager)
+	var staging int64
+	// plan is one program's arena and workspace; a stager's program also
+	// keeps staging buffers for its images and labels.
 	plan := func(n int, opts graph.NetOptions) (int64, error) {
 		net, err := graph.Compile(m.Net, []int{n, in.C, in.H, in.W}, opts)
 		if err != nil {
 			return 0, err
 		}
 		p, err := vm.PlanFor(b, net)
+		if stages {
+			for _, input := range []*G.Node{net.Images, net.Labels} {
+				if input != nil {
+					staging += stager.StagingBytes(input.Shape().TotalSize())
+				}
+			}
+		}
 		return p.Peak, err
 	}
 	// Programs are compiled per batch size and kept: the full batches'
@@ -85,9 +126,11 @@ func memoryNeed(b backend.Backend, cfg config.Config, m *models.Model, trainN, t
 	if need.Eval, testPer, err = programs(cfg.TestBatchSize, testN, graph.NetOptions{Loss: m.Loss, BatchStatsAtTest: cfg.BNBatchStatsAtTest}); err != nil {
 		return need, err
 	}
-	need.Batch = trainPer
-	params := int64(m.NumParams()) * 4
-	need.Params = params
+	need.Batch, need.Staging = trainPer, staging
+	for _, p := range m.Params() {
+		need.Params += int64(len(p.Data())) * 4
+	}
+	params := int64(m.NumParams()) * 4 // the trainable ones: the optimizer's
 	switch {
 	case cfg.Optimizer == "adam":
 		need.Optimizer = 2 * params

@@ -132,3 +132,46 @@ func TestPlanForIsCompilesPlan(t *testing.T) {
 		t.Errorf("PlanFor %v, Compile %v", planned, prog.Plan())
 	}
 }
+
+// fakeGPU is the CPU backend posing as a device with memory of its own.
+type fakeGPU struct {
+	*cpu.Backend
+	free uint64
+	err  error
+}
+
+func (g fakeGPU) Name() string { return "fake:0" }
+
+func (g fakeGPU) FreeMemory() (free, total uint64, err error) { return g.free, 2 * g.free, g.err }
+
+// On a device with memory of its own (a backend.MemoryReporter) what lives
+// there is judged against its free memory, and the refusal says so; a
+// device that cannot say what is free is an error, not a guess.
+func TestGPURunIsJudgedByItsFreeMemory(t *testing.T) {
+	cfg := config.Config{Model: "mlp", Dataset: "toy", Optimizer: "sgd", Epochs: 1, BatchSize: 640, TestBatchSize: 200, LR: 0.05, Seed: 1}
+	m, err := models.New("mlp", toyData.Input(), cfg.ModelConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	need, err := memoryNeed(cpu.New(), cfg, m, toyData.Train.N, toyData.Test.N, cfg.BatchSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDevice := uint64(need.onDevice().Total())
+	if err := checkMemory(fakeGPU{Backend: cpu.New(), free: onDevice}, cfg, m, toyData); err != nil {
+		t.Errorf("%d bytes needed on the device, as many free: %v", onDevice, err)
+	}
+	err = checkMemory(fakeGPU{Backend: cpu.New(), free: onDevice - 1}, cfg, m, toyData)
+	for _, want := range []string{"free on fake:0, of its ", "try --batch-size "} {
+		if !errors.Is(err, ErrOutOfMemory) || !strings.Contains(fmt.Sprint(err), want) {
+			t.Errorf("one byte short on the device: %v, want it to say %q", err, want)
+		}
+	}
+	broken := errors.New("the driver is gone")
+	if err := checkMemory(fakeGPU{Backend: cpu.New(), free: 1 << 40, err: broken}, cfg, m, toyData); !errors.Is(err, broken) || !strings.Contains(err.Error(), "fake:0: reading its free memory") {
+		t.Errorf("FreeMemory failing: %v", err)
+	}
+	if n := need.onHost(); n.Total() != n.Loaders || n.Loaders == 0 {
+		t.Errorf("the host part of a GPU run without staging is %v, want its loaders alone", n)
+	}
+}

@@ -30,6 +30,9 @@
 //   - every synchronization during a graph capture fails and invalidates the
 //     capture; kernel arguments are copied at launch (and at capture), so a
 //     value the program changes later does not leak into a replay;
+//   - the device has a size (8 GiB, or what a test sets), which cuMemGetInfo
+//     and cuDeviceTotalMem report and cuMemAlloc refuses to exceed with
+//     CUDA_ERROR_OUT_OF_MEMORY, as a full card does;
 //   - each allocation ends in a guard zone, and a write past its end is a
 //     sticky CUDA_ERROR_ILLEGAL_ADDRESS naming the kernel or copy;
 //   - kernelParams must be NULL-terminated (the real driver ignores what

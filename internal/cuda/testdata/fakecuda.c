@@ -33,6 +33,7 @@ CUresult cuCtxSetCurrent(void *ctx) { return 999; }
 CUresult cuCtxSynchronize(void) { return 999; }
 CUresult cuMemAlloc_v2(unsigned long long *p, size_t n) { return 999; }
 CUresult cuMemFree_v2(unsigned long long p) { return 999; }
+CUresult cuMemGetInfo_v2(size_t *free, size_t *total) { return 999; }
 CUresult cuMemcpyHtoD_v2(unsigned long long d, const void *s, size_t n) { return 999; }
 CUresult cuMemcpyDtoH_v2(void *d, unsigned long long s, size_t n) { return 999; }
 CUresult cuMemcpyDtoD_v2(unsigned long long d, unsigned long long s, size_t n) { return 999; }

@@ -76,6 +76,13 @@ struct Allocation {
 };
 std::map<uintptr_t, Allocation> allocations;
 
+// The device's memory: what cuDeviceTotalMem and cuMemGetInfo report, and what cuMemAlloc may take
+// in all before it answers CUDA_ERROR_OUT_OF_MEMORY, as a full card does
+// (cnntrain_emulator_device_memory). device_peak is the most in use since the size was last set.
+constexpr size_t default_device_bytes = size_t(8) << 30;
+size_t device_bytes = default_device_bytes;
+size_t device_in_use = 0, device_peak = 0;
+
 void* allocate(size_t bytes, bool pinned)
 {
     void* p = std::aligned_alloc(256, (bytes + guard_bytes + 255) / 256 * 256);
@@ -375,9 +382,10 @@ CUresult cuDeviceGetName(char* name, int len, int dev)
 
 CUresult cuDeviceTotalMem_v2(size_t* bytes, int dev)
 {
+    LOCKED;
     if (dev != 0)
         return INVALID_DEVICE;
-    *bytes = size_t(8) << 30;
+    *bytes = device_bytes;
     return SUCCESS;
 }
 
@@ -433,10 +441,23 @@ CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes)
     NEED_CTX;
     if (bytes == 0)
         return INVALID_VALUE;
+    if (bytes > device_bytes - std::min(device_in_use, device_bytes))
+        return OUT_OF_MEMORY;
     void* a = allocate(bytes, false);
     if (!a)
         return OUT_OF_MEMORY;
+    device_in_use += bytes;
+    device_peak = std::max(device_peak, device_in_use);
     *p = reinterpret_cast<CUdeviceptr>(a);
+    return SUCCESS;
+}
+
+CUresult cuMemGetInfo_v2(size_t* free, size_t* total)
+{
+    LOCKED;
+    NEED_CTX;
+    *free = device_bytes - std::min(device_in_use, device_bytes);
+    *total = device_bytes;
     return SUCCESS;
 }
 
@@ -447,6 +468,7 @@ CUresult cuMemFree_v2(CUdeviceptr p)
     auto it = allocations.find(p);
     if (it == allocations.end() || it->second.pinned)
         return INVALID_VALUE;
+    device_in_use -= it->second.bytes;
     allocations.erase(it);
     std::free(reinterpret_cast<void*>(p));
     return SUCCESS;
@@ -888,6 +910,25 @@ void cnntrain_emulator_refuse_pinned(int refuse)
 {
     LOCKED;
     refuse_pinned = refuse != 0;
+}
+
+// cnntrain_emulator_device_memory sets the device's memory to bytes (0: the default 8 GiB), the
+// allocations already made included, and starts the peak over from what is in use (not a CUDA
+// function: for the tests).
+void cnntrain_emulator_device_memory(long long bytes)
+{
+    LOCKED;
+    device_bytes = bytes > 0 ? size_t(bytes) : default_device_bytes;
+    device_peak = device_in_use;
+}
+
+// cnntrain_emulator_device_usage reports the device memory in use and the most in use since
+// cnntrain_emulator_device_memory (not a CUDA function: for the tests).
+void cnntrain_emulator_device_usage(long long* in_use, long long* peak)
+{
+    LOCKED;
+    *in_use = (long long)device_in_use;
+    *peak = (long long)device_peak;
 }
 
 // cnntrain_emulator_counters reports the counters (not a CUDA function: for the tests).
