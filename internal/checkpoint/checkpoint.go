@@ -465,9 +465,9 @@ func (i RunInfo) Check(file string) error {
 		return bad("%v", err)
 	}
 	switch i.Status {
-	case "", StatusRunning, StatusInterrupted, StatusFinished: // "": older versions, finished
+	case "", StatusStarted, StatusRunning, StatusInterrupted, StatusFinished: // "": older versions, finished
 	default:
-		return bad("status %q is none a run writes (%s, %s or %s)", i.Status, StatusRunning, StatusInterrupted, StatusFinished)
+		return bad("status %q is none a run writes (%s, %s, %s or %s)", i.Status, StatusStarted, StatusRunning, StatusInterrupted, StatusFinished)
 	}
 	// The input is what the dataset gives; a hand-written checkpoint.json
 	// may leave it out (all zero), but one that records another shape

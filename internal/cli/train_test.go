@@ -511,3 +511,32 @@ func TestResumingIsSaidOnlyOfAnAcceptedCheckpoint(t *testing.T) {
 		t.Errorf("exit %d, want 1, the position refused and no Resuming:\n%q", code, stderr)
 	}
 }
+
+// A run killed after claiming its folder and before its first checkpoint
+// leaves the settings it started with; --resume starts it over with them
+// and ends where a run never stopped does.
+func TestResumeStartsOverARunKilledBeforeItsFirstCheckpoint(t *testing.T) {
+	data := fakeMNIST(t)
+	root := t.TempDir()
+	straight := filepath.Join(root, "straight")
+	if code, _, stderr := run(t, quickTrain(data, "--run-dir", straight)...); code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	// What a kill -9 right after the claim leaves: the folder, held no more.
+	dead := filepath.Join(root, "dead")
+	opts := trainOptions(t, quickTrain(data, "--run-dir", dead)[1:]...)
+	folder, _, err := opts.claimNew()
+	if err != nil {
+		t.Fatal(err)
+	}
+	folder.Close()
+	code, _, stderr := run(t, "train", "--resume", dead)
+	if code != ExitOK || !strings.Contains(stderr, "Starting "+dead+" over") {
+		t.Fatalf("resume of a run killed before its first checkpoint: exit %d\n%s", code, stderr)
+	}
+	want, _ := os.ReadFile(filepath.Join(straight, checkpoint.WeightsFile))
+	got, _ := os.ReadFile(filepath.Join(dead, checkpoint.WeightsFile))
+	if len(want) == 0 || !bytes.Equal(got, want) {
+		t.Error("started over, the run ended with other weights than one never stopped")
+	}
+}
