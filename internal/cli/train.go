@@ -335,6 +335,12 @@ func (opts *TrainOptions) openResumed(msgs io.Writer) (*checkpoint.Folder, *chec
 		folder.Close()
 		return nil, nil, config.Config{}, err
 	}
+	if !info.Resumable() {
+		// The dead run had committed its last checkpoint, finished, and
+		// died before checkpoint.json at the top said so.
+		folder.Close()
+		return nil, nil, config.Config{}, usagef("%s holds a %s run; there is nothing to resume", opts.Resume, cmp.Or(info.Status, checkpoint.StatusFinished))
+	}
 	if info.Status == checkpoint.StatusStarted {
 		fmt.Fprintf(msgs, "Starting %s over: the run was stopped before its first checkpoint\n", folder.Dir)
 		return folder, nil, cfg, nil

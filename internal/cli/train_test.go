@@ -540,3 +540,32 @@ func TestResumeStartsOverARunKilledBeforeItsFirstCheckpoint(t *testing.T) {
 		t.Error("started over, the run ended with other weights than one never stopped")
 	}
 }
+
+// A run killed after committing its last checkpoint and before
+// checkpoint.json at the top said finished is finished: --resume says so,
+// not that the checkpoint is bad.
+func TestResumeOfARunThatFinishedAsItDied(t *testing.T) {
+	data := fakeMNIST(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	if code, _, stderr := run(t, quickTrain(data, "--run-dir", dir)...); code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	// The top-level checkpoint.json of the step before: its own file, not
+	// yet the committed checkpoint's.
+	top := filepath.Join(dir, checkpoint.InfoFile)
+	b, err := os.ReadFile(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(top); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(top, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	editJSON(t, top, func(j map[string]any) { j["status"] = checkpoint.StatusRunning })
+	code, _, stderr := run(t, "train", "--resume", dir)
+	if code != ExitUsage || !strings.Contains(stderr, dir+" holds a finished run; there is nothing to resume") {
+		t.Errorf("exit %d, want 2 and a finished run:\n%s", code, stderr)
+	}
+}
